@@ -1,17 +1,30 @@
 package sifely
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Default hosts of the two cloud generations.
 const (
 	LegacyBaseURL  = "https://app-smart-server.sifely.com"
 	OpenAPIBaseURL = "https://cus-openapi.sifely.com"
+)
+
+// Default timeouts and retry pacing.
+const (
+	defaultCallTimeout    = 15 * time.Second
+	defaultCommandTimeout = 30 * time.Second
+	defaultRetryBackoff   = time.Second
 )
 
 // Budget is the number of calls the client may send per window. Zero fields
@@ -40,10 +53,16 @@ type Options struct {
 
 	Budget Budget
 
-	// CallTimeout bounds one read call (default 15s); CommandTimeout bounds
-	// lock and unlock, which wait for the gateway (default 30s).
+	// CallTimeout bounds one read request (default 15s); CommandTimeout
+	// bounds one lock or unlock request, which waits for the gateway
+	// (default 30s). Waiting for budget is bounded by the caller's context
+	// only.
 	CallTimeout    time.Duration
 	CommandTimeout time.Duration
+
+	// RetryBackoff is the first pause before a retry (default 1s); it
+	// doubles with every attempt, with jitter.
+	RetryBackoff time.Duration
 
 	HTTPClient *http.Client     // default: a client with sane transport timeouts
 	Logger     *slog.Logger     // default: discard
@@ -53,51 +72,132 @@ type Options struct {
 // Client talks to the Sifely cloud. It is safe for concurrent use.
 type Client struct {
 	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	http *http.Client
+	lim  *limiter
+
+	flight singleflight.Group // token renewals and gateway look-ups
+
+	tokMu         sync.Mutex
+	tok           token
+	plainPassword atomic.Bool // the legacy login wants the plain password
+
+	gw gatewaySerial
+
+	stats clientStats
 }
 
-var errNotImplemented = errors.New("not implemented")
-
-// New validates opts and returns a client. It does not contact the cloud.
-func New(opts Options) (*Client, error) { return &Client{opts: opts}, nil }
-
-// Locks returns every lock the account can see: the owner lock list merged
-// with the ekey list, deduplicated by lock ID, all pages.
-func (c *Client) Locks(ctx context.Context) ([]Lock, error) { return nil, errNotImplemented }
-
-// LockDetail returns one lock's details.
-func (c *Client) LockDetail(ctx context.Context, lockID int64) (LockDetail, error) {
-	return LockDetail{}, errNotImplemented
+// New validates opts and returns a client. It does not contact the cloud;
+// it reads the token cache when there is one.
+func New(opts Options) (*Client, error) {
+	var problems []error
+	u, err := url.Parse(opts.BaseURL)
+	switch {
+	case opts.BaseURL == "":
+		problems = append(problems, errors.New("base url is empty"))
+	case err != nil:
+		problems = append(problems, fmt.Errorf("base url: %w", err))
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		problems = append(problems, errors.New("base url must be http(s)://host"))
+	}
+	if opts.APIKey.IsZero() && (opts.Account == "" || opts.Password.IsZero()) {
+		problems = append(problems, errors.New("need an api key, or an account and a password"))
+	}
+	if opts.CallTimeout < 0 || opts.CommandTimeout < 0 || opts.RetryBackoff < 0 {
+		problems = append(problems, errors.New("timeouts must not be negative"))
+	}
+	if err := errors.Join(problems...); err != nil {
+		return nil, fmt.Errorf("sifely options: %w", err)
+	}
+	for len(opts.BaseURL) > 0 && opts.BaseURL[len(opts.BaseURL)-1] == '/' {
+		opts.BaseURL = opts.BaseURL[:len(opts.BaseURL)-1]
+	}
+	opts.Budget = opts.Budget.withDefaults()
+	if opts.CallTimeout == 0 {
+		opts.CallTimeout = defaultCallTimeout
+	}
+	if opts.CommandTimeout == 0 {
+		opts.CommandTimeout = defaultCommandTimeout
+	}
+	if opts.RetryBackoff == 0 {
+		opts.RetryBackoff = defaultRetryBackoff
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = defaultHTTPClient()
+	}
+	c := &Client{
+		opts: opts,
+		log:  opts.Logger,
+		now:  opts.Now,
+		http: opts.HTTPClient,
+		lim:  newLimiter(opts.Budget, opts.Now),
+	}
+	c.gw.init()
+	c.loadToken()
+	return c, nil
 }
 
-// OpenState queries the lock's bolt position through its gateway.
-func (c *Client) OpenState(ctx context.Context, lockID int64) (OpenState, error) {
-	return StateUnknown, errNotImplemented
+// defaultHTTPClient returns a client whose transport bounds connecting and
+// the TLS handshake; each request is bounded by its context.
+func defaultHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 0, // the context bounds it
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		ForceAttemptHTTP2:     true,
+	}}
 }
 
-// Lock locks the lock through its gateway. It is retried on gateway busy
-// and transient errors: locking fails safe.
-func (c *Client) Lock(ctx context.Context, lockID int64) error { return errNotImplemented }
+// clientStats holds the counters Stats reports.
+type clientStats struct {
+	calls, errors, rateLimited, refreshes, logins atomic.Int64
 
-// Unlock unlocks the lock through its gateway. It is sent at most once,
-// except after ErrGatewayBusy, which says the gateway did not run it.
-func (c *Client) Unlock(ctx context.Context, lockID int64) error { return errNotImplemented }
-
-// Records returns the lock's records with lockDate at or after since,
-// newest first, all pages.
-func (c *Client) Records(ctx context.Context, lockID int64, since time.Time) ([]Record, error) {
-	return nil, errNotImplemented
-}
-
-// Gateways returns the gateways the lock is attached to.
-func (c *Client) Gateways(ctx context.Context, lockID int64) ([]Gateway, error) {
-	return nil, errNotImplemented
+	mu            sync.Mutex
+	lastError     string
+	lastErrorTime time.Time
+	lastSuccess   time.Time
 }
 
 // Stats returns counters of the client's use of the cloud.
-func (c *Client) Stats() Stats { return Stats{} }
+func (c *Client) Stats() Stats {
+	m, h, d := c.lim.used()
+	c.stats.mu.Lock()
+	defer c.stats.mu.Unlock()
+	return Stats{
+		Calls:          c.stats.calls.Load(),
+		Errors:         c.stats.errors.Load(),
+		RateLimited:    c.stats.rateLimited.Load(),
+		Refreshes:      c.stats.refreshes.Load(),
+		Logins:         c.stats.logins.Load(),
+		LastError:      c.stats.lastError,
+		LastErrorTime:  c.stats.lastErrorTime,
+		LastSuccess:    c.stats.lastSuccess,
+		UsedLastMinute: m,
+		UsedLastHour:   h,
+		UsedLastDay:    d,
+	}
+}
 
-// ParseWebhook decodes a webhook push body of the given Content-Type
-// (form-encoded or JSON).
-func ParseWebhook(contentType string, body []byte) (Notification, error) {
-	return Notification{}, errNotImplemented
+// recordResult updates the counters after one request.
+func (c *Client) recordResult(err error) {
+	now := c.now()
+	c.stats.mu.Lock()
+	defer c.stats.mu.Unlock()
+	if err == nil {
+		c.stats.lastSuccess = now
+		return
+	}
+	c.stats.errors.Add(1)
+	c.stats.lastError = err.Error()
+	c.stats.lastErrorTime = now
 }
