@@ -165,15 +165,19 @@ func LoadConfig(path string, getenv func(string) string, demo bool) (Config, err
 	case err != nil:
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := loadConfig(data, getenv, demo)
+	cfg, err := loadConfig(data, getenv, demo, readSecretFile)
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-// loadConfig is LoadConfig after the file is read.
-func loadConfig(data []byte, getenv func(string) string, demo bool) (Config, error) {
+// secretReader returns the secret held in the file at path.
+type secretReader func(path string) (string, error)
+
+// loadConfig is LoadConfig after the file is read; readSecret reads secret
+// files and credentials.
+func loadConfig(data []byte, getenv func(string) string, demo bool, readSecret secretReader) (Config, error) {
 	cfg, err := decodeConfig(data)
 	if err != nil {
 		return Config{}, err
@@ -181,7 +185,7 @@ func loadConfig(data []byte, getenv func(string) string, demo bool) (Config, err
 	if err := applyEnv(&cfg, getenv); err != nil {
 		return Config{}, err
 	}
-	if err := resolveSecrets(&cfg, getenv("CREDENTIALS_DIRECTORY")); err != nil {
+	if err := resolveSecrets(&cfg, getenv("CREDENTIALS_DIRECTORY"), readSecret); err != nil {
 		return Config{}, err
 	}
 	if dir := stateDirectory(getenv("STATE_DIRECTORY")); dir != "" {
@@ -218,6 +222,9 @@ func decodeConfig(data []byte) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil {
 		return Config{}, fmt.Errorf("decode yaml: %w", err)
 	}
+	if cfg.Locks == nil {
+		cfg.Locks = LockMap{}
+	}
 	return cfg, nil
 }
 
@@ -231,6 +238,9 @@ func checkShape(n *yaml.Node, t reflect.Type, path []string) error {
 		return nil
 	}
 	key := strings.Join(path, ".")
+	if key == "" {
+		key = "config"
+	}
 	want := func(kind string) error {
 		return fmt.Errorf("%s: want %s (line %d)", key, kind, n.Line)
 	}
@@ -242,8 +252,14 @@ func checkShape(n *yaml.Node, t reflect.Type, path []string) error {
 		var errs []error
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if k.Value == "<<" && k.ShortTag() == "!!merge" {
-				errs = append(errs, checkShape(v, t, path))
+			if k.ShortTag() == "!!merge" {
+				merged := []*yaml.Node{v}
+				if v.Kind == yaml.SequenceNode {
+					merged = v.Content
+				}
+				for _, m := range merged {
+					errs = append(errs, checkShape(m, t, path))
+				}
 				continue
 			}
 			f, ok := fieldByTag(t, k.Value)
@@ -434,7 +450,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 // (named like the key path with underscores, e.g. "sifely_password") from
 // credDir when neither a value nor a file is configured. Relative file
 // paths are taken inside credDir when it is set.
-func resolveSecrets(cfg *Config, credDir string) error {
+func resolveSecrets(cfg *Config, credDir string, readSecret secretReader) error {
 	return walkLeaves(reflect.ValueOf(cfg).Elem(), nil, func(l leaf) error {
 		if !l.file.IsValid() {
 			return nil
@@ -448,14 +464,14 @@ func resolveSecrets(cfg *Config, credDir string) error {
 			if credDir != "" && !filepath.IsAbs(file) {
 				file = filepath.Join(credDir, file)
 			}
-			s, err := readSecretFile(file)
+			s, err := readSecret(file)
 			if err != nil {
 				return fmt.Errorf("%s_file: %w", key, err)
 			}
 			l.v.SetString(s)
 		case value == "" && credDir != "":
 			file = filepath.Join(credDir, strings.Join(l.path, "_"))
-			s, err := readSecretFile(file)
+			s, err := readSecret(file)
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
