@@ -63,7 +63,7 @@ func md5Hex(s string) string {
 
 // isOpenAPI reports whether the base URL is the Open API host.
 func (c *Client) isOpenAPI() bool {
-	return strings.Contains(c.opts.BaseURL, "cus-openapi")
+	return c.opts.OpenAPI || strings.Contains(c.opts.BaseURL, "cus-openapi")
 }
 
 // accessToken returns a token valid for at least refreshMargin, logging in

@@ -46,6 +46,10 @@ type Options struct {
 	Password Secret // plain text; hashed by the client where the API wants MD5
 	APIKey   Secret // an Open API "sk-" key; no login when set
 	ClientID string // legacy host only; learned through loginByGuest when empty
+	// OpenAPI selects the Open API login (JSON body, "sk-" client token)
+	// for a BaseURL that does not name the Open API host, such as a proxy
+	// or a simulator. A BaseURL containing "cus-openapi" selects it too.
+	OpenAPI bool
 
 	// TokenFile caches tokens across restarts (0600, atomic write); empty
 	// means no cache.

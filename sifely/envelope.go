@@ -22,7 +22,8 @@ const maxMessageLen = 200
 func parseEnvelope(path string, status int, body []byte) (json.RawMessage, error) {
 	body = bytes.TrimSpace(body)
 	if status != http.StatusOK {
-		return nil, &APIError{HTTPStatus: status, Path: path, Message: statusMessage(status, body)}
+		msg, code := statusMessage(status, body)
+		return nil, &APIError{HTTPStatus: status, Code: code, Path: path, Message: msg}
 	}
 	if len(body) == 0 {
 		return nil, nil
@@ -79,23 +80,31 @@ func parseEnvelope(path string, status int, body []byte) (json.RawMessage, error
 	return json.RawMessage(body), nil
 }
 
-// statusMessage describes a non-200 answer, using the body's message when
-// the body is JSON.
-func statusMessage(status int, body []byte) string {
+// statusMessage describes a non-200 answer, using the body's message and
+// error code when the body is JSON.
+func statusMessage(status int, body []byte) (msg string, code int) {
 	if len(body) > 0 && body[0] == '{' {
 		var m struct {
 			Message json.RawMessage `json:"message"`
 			Msg     json.RawMessage `json:"msg"`
 			Errmsg  json.RawMessage `json:"errmsg"`
 			Error   json.RawMessage `json:"error"`
+			Errcode json.RawMessage `json:"errcode"`
+			Code    json.RawMessage `json:"code"`
 		}
 		if json.Unmarshal(body, &m) == nil {
-			if s := firstText(m.Message, m.Msg, m.Errmsg, m.Error); s != "" {
-				return s
+			msg = firstText(m.Message, m.Msg, m.Errmsg, m.Error)
+			if c, ok := envCode(m.Errcode); ok && present(m.Errcode) {
+				code = c
+			} else if c, ok := envCode(m.Code); ok && present(m.Code) {
+				code = c
 			}
 		}
 	}
-	return strings.ToLower(http.StatusText(status))
+	if msg == "" {
+		msg = strings.ToLower(http.StatusText(status))
+	}
+	return msg, code
 }
 
 // present reports whether a JSON value exists and is not null.

@@ -86,6 +86,9 @@ var authTexts = []string{
 
 // sentinel returns the sentinel error e stands for, or nil.
 func (e *APIError) sentinel() error {
+	if s, ok := codeErrors[e.Code]; ok {
+		return s
+	}
 	switch e.HTTPStatus {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return ErrUnauthorized
@@ -93,9 +96,6 @@ func (e *APIError) sentinel() error {
 		return ErrPaymentRequired
 	case http.StatusTooManyRequests:
 		return ErrRateLimited
-	}
-	if s, ok := codeErrors[e.Code]; ok {
-		return s
 	}
 	msg := strings.ToLower(e.Message)
 	for _, t := range authTexts {
