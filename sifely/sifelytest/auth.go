@@ -39,9 +39,9 @@ func (s *Server) issueLocked() (access, refresh string) {
 
 // login serves both logins on /system/smart/login: the Open API one with a
 // JSON body {account, password(md5)}, and the legacy one with query
-// parameters client_id, username, password.
+// parameters client_id, username, password (whatever the body).
 func (s *Server) login(x *exchange) {
-	if strings.Contains(x.r.Header.Get("Content-Type"), "json") {
+	if strings.Contains(x.r.Header.Get("Content-Type"), "json") && x.param("username") == "" {
 		s.openAPILogin(x)
 		return
 	}

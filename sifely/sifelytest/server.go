@@ -131,7 +131,7 @@ func NewServer(opts Options) *Server {
 		now:      opts.Now,
 		logger:   opts.Logger,
 		hookWake: make(chan struct{}, 1),
-		hookHTTP: &http.Client{Timeout: 10 * time.Second},
+		hookHTTP: &http.Client{Timeout: 10 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		locks:    make(map[int64]*LockSpec),
 		gateways: make(map[int64]*gateway),
 		records:  make(map[int64][]RecordSpec),
@@ -213,6 +213,7 @@ func (s *Server) Close() {
 		}
 		s.inflight.Wait()
 		s.poster.Wait()
+		s.hookHTTP.CloseIdleConnections()
 	})
 }
 
