@@ -159,7 +159,10 @@ func TestRetries(t *testing.T) {
 		{"state after busy", "/v3/lock/queryOpenState", sifelytest.Fault{Code: -3003},
 			func(c *sifely.Client, t *testing.T) error { _, err := c.OpenState(t.Context(), 7100001); return err }, 2, false},
 		{"records after 500", "/v3/lockRecord/list", sifelytest.Fault{HTTPStatus: 500},
-			func(c *sifely.Client, t *testing.T) error { _, err := c.Records(t.Context(), 7100001, time.Time{}); return err }, 2, false},
+			func(c *sifely.Client, t *testing.T) error {
+				_, err := c.Records(t.Context(), 7100001, time.Time{})
+				return err
+			}, 2, false},
 		{"lock list after 504", "/v3/lock/list", sifelytest.Fault{HTTPStatus: 504},
 			func(c *sifely.Client, t *testing.T) error { _, err := c.Locks(t.Context()); return err }, 2, false},
 		{"no retry on not found", "/v3/lock/detail", sifelytest.Fault{Code: -1003},
