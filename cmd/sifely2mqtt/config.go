@@ -214,8 +214,12 @@ func decodeConfig(data []byte) (Config, error) {
 	}
 	// The shape check names each unknown or mistyped key by its full path;
 	// the strict decoder below remains the backstop.
-	if err := checkShape(doc, reflect.TypeFor[Config](), nil); err != nil {
+	w := shapeChecker{active: map[*yaml.Node]bool{}}
+	if err := w.check(doc, reflect.TypeFor[Config](), nil); err != nil {
 		return Config{}, err
+	}
+	if w.steps > maxShapeSteps {
+		return Config{}, errors.New("config: too many aliases")
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -228,9 +232,25 @@ func decodeConfig(data []byte) (Config, error) {
 	return cfg, nil
 }
 
-// checkShape walks a YAML node against the Go type it decodes into and
+// maxShapeSteps bounds the nodes shapeChecker visits, so that aliases
+// merged into aliases cannot make it walk an exponential tree.
+const maxShapeSteps = 100_000
+
+// shapeChecker walks a YAML node against the Go type it decodes into and
 // reports every unknown key and every value of the wrong kind.
-func checkShape(n *yaml.Node, t reflect.Type, path []string) error {
+type shapeChecker struct {
+	// active holds the nodes being walked, so that an anchor merged into
+	// itself is an error, not endless recursion.
+	active map[*yaml.Node]bool
+	steps  int
+}
+
+// check checks n, to be decoded into t at key path.
+func (w *shapeChecker) check(n *yaml.Node, t reflect.Type, path []string) error {
+	w.steps++
+	if w.steps > maxShapeSteps {
+		return nil // reported once by the caller
+	}
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -241,6 +261,11 @@ func checkShape(n *yaml.Node, t reflect.Type, path []string) error {
 	if key == "" {
 		key = "config"
 	}
+	if w.active[n] {
+		return fmt.Errorf("%s: anchor refers to itself (line %d)", key, n.Line)
+	}
+	w.active[n] = true
+	defer delete(w.active, n)
 	want := func(kind string) error {
 		return fmt.Errorf("%s: want %s (line %d)", key, kind, n.Line)
 	}
@@ -258,7 +283,7 @@ func checkShape(n *yaml.Node, t reflect.Type, path []string) error {
 					merged = v.Content
 				}
 				for _, m := range merged {
-					errs = append(errs, checkShape(m, t, path))
+					errs = append(errs, w.check(m, t, path))
 				}
 				continue
 			}
@@ -267,7 +292,7 @@ func checkShape(n *yaml.Node, t reflect.Type, path []string) error {
 				errs = append(errs, fmt.Errorf("%s: unknown key (line %d)", strings.Join(append(slices.Clip(path), k.Value), "."), k.Line))
 				continue
 			}
-			errs = append(errs, checkShape(v, f.Type, append(slices.Clip(path), k.Value)))
+			errs = append(errs, w.check(v, f.Type, append(slices.Clip(path), k.Value)))
 		}
 		return errors.Join(errs...)
 	case reflect.Map:
@@ -281,7 +306,7 @@ func checkShape(n *yaml.Node, t reflect.Type, path []string) error {
 				errs = append(errs, fmt.Errorf("%s: keys must be scalars (line %d)", key, k.Line))
 				continue
 			}
-			errs = append(errs, checkShape(v, t.Elem(), append(slices.Clip(path), k.Value)))
+			errs = append(errs, w.check(v, t.Elem(), append(slices.Clip(path), k.Value)))
 		}
 		return errors.Join(errs...)
 	case reflect.Int:

@@ -544,6 +544,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"string wanted", "mqtt:\n  url: [a, b]\n", []string{"mqtt.url: want a string (line 2)"}},
 		{"not a mapping", "- a\n- b\n", []string{"config: want a mapping"}},
 		{"syntax", "mqtt: [\n", []string{"parse yaml"}},
+		{"self-referencing merge", "locks: {\"1\": &a {<<: *a}}\n", []string{"locks.1: anchor refers to itself"}},
 		{"duplicate lock", "locks:\n  \"7\": {}\n  \"7\": {}\n", []string{"7"}},
 	}
 	for _, tt := range tests {
@@ -593,6 +594,20 @@ locks:
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", cfg, want)
+	}
+}
+
+func TestDecodeAliasAmplification(t *testing.T) {
+	// Each level merges ten aliases of the one before: a 10⁸-node tree
+	// behind a few hundred bytes.
+	var b strings.Builder
+	b.WriteString("locks:\n  \"1\": &l1 {unlock: true}\n")
+	for i := 2; i <= 9; i++ {
+		fmt.Fprintf(&b, "  \"%d\": &l%d {<<: [%s]}\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", i-1), 10), ", "))
+	}
+	_, err := loadConfig([]byte(b.String()), envMap(nil), true, noSecretFiles)
+	if err == nil || !strings.Contains(err.Error(), "config: too many aliases") {
+		t.Errorf("err = %v, want one about aliases", err)
 	}
 }
 
