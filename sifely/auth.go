@@ -75,6 +75,9 @@ func (c *Client) accessToken(ctx context.Context) (string, error) {
 	if tok, ok := c.validToken(); ok {
 		return tok, nil
 	}
+	// DoChan runs the renewal in a goroutine of singleflight's, so that a
+	// caller whose context ends can stop waiting while the others still get
+	// the result. That goroutine is bounded by its own timeout below.
 	ch := c.flight.DoChan("auth", func() (any, error) {
 		// The flight runs on its own: one caller giving up must not
 		// cancel the renewal the others wait for.
@@ -412,6 +415,9 @@ func (c *Client) saveToken(tok token) error {
 // old or the new content, never a part.
 func writeFileAtomic(name string, data []byte, perm os.FileMode) (err error) {
 	dir := filepath.Dir(name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create directory: %w", err)
+	}
 	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("create temp file: %w", err)

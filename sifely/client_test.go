@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -114,6 +115,9 @@ func TestLocksMergesOwnerAndEkeys(t *testing.T) {
 	if front.Alias != "Front Door" || !front.Owner || !front.HasGateway || front.Battery != 87 || front.MAC != "C1:22:33:44:55:01" || front.RemoteEnable != 1 {
 		t.Errorf("front door: got %+v", front)
 	}
+	if dump := fmt.Sprintf("%#v", locks); strings.Contains(dump, "FAKE-") {
+		t.Errorf("secret fields kept: %s", dump)
+	}
 	shared := byID[7100009]
 	if shared.Owner || shared.Alias != "Neighbour" || shared.RemoteEnable != 2 || shared.Battery != 50 {
 		t.Errorf("shared lock: got %+v", shared)
@@ -153,6 +157,9 @@ func TestLockDetailBothEnvelopes(t *testing.T) {
 		if d.ID != id || d.ModelNum != "SS-S2" || d.FirmwareRevision != "6.2.4.240321" || d.HardwareRevision != "1.3" ||
 			d.TimezoneRawOffset != 3600000 || d.AutoLockTime != -1 || d.PassageMode != 2 || d.Frozen || !d.HasGateway {
 			t.Errorf("lock %d: got %+v", id, d)
+		}
+		if dump := fmt.Sprintf("%#v", d); strings.Contains(dump, "FAKE-") {
+			t.Errorf("lock %d: secret fields kept: %s", id, dump)
 		}
 	}
 	_, err := c.LockDetail(t.Context(), 1)

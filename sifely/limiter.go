@@ -81,13 +81,16 @@ func (l *limiter) wait(ctx context.Context, command bool) error {
 		if dayFull {
 			return fmt.Errorf("%d calls in the last day: %w", l.budget.PerDay, ErrBudgetExhausted)
 		}
-		if dl, ok := ctx.Deadline(); ok && at.After(dl) {
+		wait := at.Sub(now)
+		// Deadlines are on the real clock; compare durations, not instants
+		// of a possibly fake Now.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			if paused {
 				return fmt.Errorf("cloud asked to pause until %s: %w: %w", at.Format(time.TimeOnly), ErrRateLimited, ErrBudgetExhausted)
 			}
 			return fmt.Errorf("next call allowed at %s, after the deadline: %w", at.Format(time.TimeOnly), ErrBudgetExhausted)
 		}
-		t := time.NewTimer(at.Sub(now))
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

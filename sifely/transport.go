@@ -79,7 +79,7 @@ func (c *Client) call(ctx context.Context, req request, policy retryPolicy) (jso
 			return nil, err
 		}
 		delay := c.backoff(attempt)
-		if dl, ok := ctx.Deadline(); ok && c.now().Add(delay).After(dl) {
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
 			return nil, err
 		}
 		c.log.Warn("cloud call retrying", "path", req.path, "attempt", attempt, "delay", delay, "err", err)
