@@ -34,6 +34,8 @@ type APIError struct {
 	Path       string // the endpoint, e.g. "/v3/lock/unlock"
 }
 
+// Error describes the failure with the endpoint and the cloud's code or
+// HTTP status.
 func (e *APIError) Error() string {
 	if e.Code != 0 {
 		return fmt.Sprintf("sifely %s: code %d: %s", e.Path, e.Code, e.Message)
