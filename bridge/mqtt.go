@@ -16,6 +16,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/sifely2mqtt/sifely2mqtt/sifely"
 )
@@ -71,6 +72,10 @@ type MQTTOptions struct {
 	MaxReconnectInterval time.Duration
 	// Logger receives connection events (component=mqtt); nil discards.
 	Logger *slog.Logger
+	// InOrder delivers messages to handlers one at a time, in the order the
+	// broker sent them, instead of concurrently. Observers that check order
+	// (tests, benchmarks) set it; the bridge does not need it.
+	InOrder bool
 }
 
 // Message is one received MQTT message.
@@ -143,8 +148,9 @@ func NewMQTTClient(o MQTTOptions) (*MQTTClient, error) {
 		AddBroker(broker.String()).
 		SetClientID(o.ClientID).
 		SetCleanSession(true).
-		SetOrderMatters(false).
+		SetOrderMatters(o.InOrder).
 		SetResumeSubs(false).
+		SetStore(noStore{}).
 		SetKeepAlive(mqttKeepAlive).
 		SetConnectTimeout(o.ConnectTimeout).
 		SetAutoReconnect(true).
@@ -409,6 +415,21 @@ func (c *MQTTClient) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// noStore is a paho Store that keeps nothing. paho's store exists to resend
+// unacknowledged messages after a reconnect, which is the queue the bridge
+// must not have (a publish cut off by an outage fails by its context); and
+// paho's resend on reconnect races with publishes made as the connection
+// comes up (the online payload), sending them twice.
+type noStore struct{}
+
+func (noStore) Open()                             {}
+func (noStore) Put(string, packets.ControlPacket) {}
+func (noStore) Get(string) packets.ControlPacket  { return nil }
+func (noStore) All() []string                     { return nil }
+func (noStore) Del(string)                        {}
+func (noStore) Close()                            {}
+func (noStore) Reset()                            {}
 
 // run connects with capped exponential backoff (paho's auto-reconnect takes
 // over after the first success) and sets the session up after every connect.

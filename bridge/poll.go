@@ -1,0 +1,311 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/sifely2mqtt/sifely2mqtt/discovery"
+	"github.com/sifely2mqtt/sifely2mqtt/sifely"
+)
+
+// initialSync fetches the lock list until it succeeds (with capped
+// backoff), then the state and records of every lock.
+func (b *Bridge) initialSync(ctx context.Context) {
+	b.clearDeparted(ctx, nil) // nothing yet; see pollLocks
+	backoff := 5 * time.Second
+	for {
+		if b.pollLocks(ctx) {
+			break
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(backoff*2, 5*time.Minute)
+	}
+	b.pollStates(ctx)
+	b.pollRecords(ctx)
+}
+
+// pollLocks refreshes the lock list: names, battery, gateway flag. New
+// locks get their details and are announced; locks gone from the account
+// have their retained topics cleared. It reports success.
+func (b *Bridge) pollLocks(ctx context.Context) bool {
+	locks, err := b.cloud.Locks(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.Warn("lock list poll failed", "err", err)
+			b.noteCloudError(ctx, err)
+		}
+		return false
+	}
+	now := b.opts.Now()
+	seen := map[int64]bool{}
+	var added []int64
+	b.mu.Lock()
+	b.cloudErr = nil
+	for _, l := range locks {
+		if l.ID <= 0 {
+			continue
+		}
+		seen[l.ID] = true
+		m, ok := b.locks[l.ID]
+		if !ok {
+			m = &lockModel{battery: -1, available: true, gatewayOnline: l.HasGateway}
+			if c, ok := b.store.locks[l.ID]; ok && c.LastUnlock != nil {
+				lu := *c.LastUnlock
+				m.lastUnlock = &lu
+			}
+			b.locks[l.ID] = m
+			added = append(added, l.ID)
+		}
+		m.info = l
+		if l.Battery >= 0 {
+			m.battery = l.Battery
+		}
+		if l.Online != nil {
+			m.available = *l.Online
+		}
+		m.lastSeen = now
+		b.store.cursor(l.ID).Known = true
+	}
+	b.mu.Unlock()
+
+	for _, id := range added {
+		detail, err := b.cloud.LockDetail(ctx, id)
+		if err != nil {
+			b.log.Warn("lock detail failed", "lock_id", id, "err", err)
+		} else {
+			b.mu.Lock()
+			if m, ok := b.locks[id]; ok {
+				d := detail
+				m.detail = &d
+				if detail.Frozen && m.transition == "" {
+					m.transition = StateJammed
+					m.transitionAt = now
+				}
+			}
+			b.mu.Unlock()
+		}
+		b.log.Info("lock found", "lock_id", id)
+	}
+	b.clearDeparted(ctx, seen)
+	if err := b.saveStore(); err != nil {
+		b.log.Error("save state", "err", err)
+	}
+	b.mu.Lock()
+	ids := b.sortedIDs()
+	b.mu.Unlock()
+	for _, id := range ids {
+		b.publishDiscovery(ctx, id)
+		b.publishLock(ctx, id)
+	}
+	if b.opts.Metrics != nil {
+		b.opts.Metrics.Locks.Set(float64(len(ids)))
+	}
+	b.publishInfo(ctx, false)
+	return true
+}
+
+// clearDeparted removes locks that are no longer on the account (seen is
+// the complete current list; nil means no list yet): their retained
+// discovery and states are cleared so they vanish from Home Assistant.
+func (b *Bridge) clearDeparted(ctx context.Context, seen map[int64]bool) {
+	if seen == nil {
+		return
+	}
+	b.mu.Lock()
+	var gone []int64
+	for _, id := range b.store.knownLocks() {
+		if !seen[id] {
+			gone = append(gone, id)
+		}
+	}
+	for _, id := range gone {
+		delete(b.locks, id)
+		delete(b.store.locks, id)
+	}
+	b.mu.Unlock()
+	for _, id := range gone {
+		b.log.Info("lock left the account, removing it", "lock_id", id)
+		b.pub.send(ctx, outMsg{topic: discovery.Topic(b.opts.DiscoveryPrefix, id), payload: nil, retain: true})
+		for _, leaf := range retainedLeaves {
+			b.pub.send(ctx, outMsg{topic: b.t.lock(id, leaf), payload: nil, retain: true})
+		}
+	}
+}
+
+// spacing returns the pause between locks within a poll.
+func (b *Bridge) spacing(n int) time.Duration {
+	if n <= 1 {
+		return 0
+	}
+	return b.opts.PollSpacing
+}
+
+// pollStates reads the open state of every lock with a gateway, spread
+// over time. Locks with a command in flight are skipped: the command will
+// verify them.
+func (b *Bridge) pollStates(ctx context.Context) {
+	b.mu.Lock()
+	var ids []int64
+	for _, id := range b.sortedIDs() {
+		m := b.locks[id]
+		if m.info.HasGateway && m.inflight == nil {
+			ids = append(ids, id)
+		}
+	}
+	b.mu.Unlock()
+	gap := b.spacing(len(ids))
+	for i, id := range ids {
+		if i > 0 && gap > 0 {
+			select {
+			case <-time.After(gap):
+			case <-ctx.Done():
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		b.refreshState(ctx, id)
+	}
+	b.publishInfo(ctx, false)
+}
+
+// refreshState reads one lock's open state and publishes it when it is
+// newer than what the bridge knows.
+func (b *Bridge) refreshState(ctx context.Context, id int64) {
+	asked := b.opts.Now()
+	st, err := b.cloud.OpenState(ctx, id)
+	if ctx.Err() != nil {
+		return
+	}
+	b.mu.Lock()
+	m, ok := b.locks[id]
+	if !ok {
+		b.mu.Unlock()
+		return
+	}
+	changed := false
+	if err != nil {
+		b.mu.Unlock()
+		b.log.Warn("open state poll failed", "lock_id", id, "err", err)
+		b.lockError(ctx, id, err)
+		return
+	}
+	was := m.published()
+	m.observe(stateOf(st), asked)
+	if !m.available || (m.info.HasGateway && !m.gatewayOnline) {
+		changed = true
+	}
+	m.available = true
+	m.gatewayOnline = m.info.HasGateway
+	m.lastSeen = b.opts.Now()
+	b.cloudErr = nil
+	if m.published() != was {
+		changed = true
+		b.log.Info("lock state", "lock_id", id, "state", m.published())
+	}
+	msgs := b.lockMessages(m)
+	b.mu.Unlock()
+	if changed {
+		for _, msg := range msgs {
+			b.pub.send(ctx, msg)
+		}
+	}
+}
+
+// lockError updates availability after a failed call about one lock.
+func (b *Bridge) lockError(ctx context.Context, id int64, err error) {
+	b.mu.Lock()
+	m, ok := b.locks[id]
+	if !ok {
+		b.mu.Unlock()
+		return
+	}
+	avail := m.available
+	switch {
+	case errors.Is(err, sifely.ErrGatewayOffline), errors.Is(err, sifely.ErrLockOffline):
+		m.available = false
+		m.gatewayOnline = false
+	case errors.Is(err, sifely.ErrGatewayBusy), errors.Is(err, sifely.ErrRateLimited),
+		errors.Is(err, sifely.ErrBudgetExhausted), errors.Is(err, sifely.ErrNoGateway):
+		// The cloud answered; the lock's reachability is not in question.
+	default:
+		m.available = false
+		b.cloudErr = err
+	}
+	changed := avail != m.available
+	msgs := b.lockMessages(m)
+	b.mu.Unlock()
+	if changed {
+		b.log.Warn("lock unavailable", "lock_id", id, "err", err)
+		for _, msg := range msgs {
+			b.pub.send(ctx, msg)
+		}
+	}
+	b.publishInfo(ctx, false)
+}
+
+// noteCloudError marks every lock unavailable when the cloud itself
+// cannot be reached.
+func (b *Bridge) noteCloudError(ctx context.Context, err error) {
+	if errors.Is(err, sifely.ErrRateLimited) || errors.Is(err, sifely.ErrBudgetExhausted) {
+		return
+	}
+	b.mu.Lock()
+	b.cloudErr = err
+	var ids []int64
+	for id, m := range b.locks {
+		if m.available {
+			m.available = false
+			ids = append(ids, id)
+		}
+	}
+	b.mu.Unlock()
+	for _, id := range ids {
+		b.pub.send(ctx, outMsg{topic: b.t.lock(id, "availability"), payload: []byte("offline"), retain: true})
+	}
+	b.publishInfo(ctx, false)
+}
+
+func (b *Bridge) saveStore() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dirty = false
+	b.store.prune(2 * b.opts.RecordsLookback)
+	return b.store.save()
+}
+
+// markDirty asks the saver to write the store soon.
+func (b *Bridge) markDirty() {
+	b.mu.Lock()
+	b.dirty = true
+	b.mu.Unlock()
+}
+
+// runSaver writes the store at most twice a second while it has changes,
+// keeping disk writes off the push-to-MQTT path. Run saves it once more at
+// shutdown.
+func (b *Bridge) runSaver(ctx context.Context) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			b.mu.Lock()
+			dirty := b.dirty
+			b.mu.Unlock()
+			if dirty {
+				if err := b.saveStore(); err != nil {
+					b.log.Error("save state", "err", err)
+				}
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
