@@ -693,7 +693,9 @@ func checkListen(addr string) error {
 	if err != nil {
 		return fmt.Errorf("bad address %q: want host:port or :port", addr)
 	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+	// Port 0 picks a free port (useful for tests and benchmarks); the
+	// daemon logs the address it bound.
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return fmt.Errorf("bad port in %q", addr)
 	}
 	return nil

@@ -461,7 +461,7 @@ func TestValidate(t *testing.T) {
 		{name: "webhook listen no port", mutate: func(c *Config) { c.Webhook = WebhookConfig{Listen: "8787", Secret: "abcdefghijklmnopq"} }, wantErr: "webhook.listen"},
 		{name: "http off", mutate: func(c *Config) { c.HTTP.Listen = "" }},
 		{name: "http port out of range", mutate: func(c *Config) { c.HTTP.Listen = "127.0.0.1:70000" }, wantErr: "http.listen"},
-		{name: "http port zero", mutate: func(c *Config) { c.HTTP.Listen = ":0" }, wantErr: "http.listen"},
+		{name: "http port zero picks a free port", mutate: func(c *Config) { c.HTTP.Listen = ":0" }},
 		{name: "cron five fields", mutate: func(c *Config) { c.Poll.State = "*/5 * * * *" }},
 		{name: "cron descriptor", mutate: func(c *Config) { c.Poll.Locks = "@hourly" }},
 		{name: "cron every minute", mutate: func(c *Config) { c.Poll.Records = "@every 1m" }},
