@@ -322,8 +322,11 @@ func (c *MQTTClient) Start(ctx context.Context) error {
 func (c *MQTTClient) WaitConnected(ctx context.Context) error {
 	for {
 		c.mu.Lock()
-		ready := c.ready
+		ready, closed := c.ready, c.closed
 		c.mu.Unlock()
+		if closed {
+			return errors.New("wait for mqtt connection: client closed")
+		}
 		select {
 		case <-ready:
 		case <-ctx.Done():

@@ -302,6 +302,9 @@ func TestMQTTClosePublishesOfflineRetained(t *testing.T) {
 	if err := c.Close(t.Context()); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+	if err := c.WaitConnected(t.Context()); err == nil {
+		t.Error("WaitConnected after Close: got nil error, want one")
+	}
 
 	// Retained: a newcomer learns the bridge is offline.
 	late := newInbox()

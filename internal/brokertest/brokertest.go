@@ -225,7 +225,7 @@ func localConfig(port int, dir string) string {
 	fmt.Fprintf(&c, "persistence_location %s%c\n", dir, filepath.Separator)
 	c.WriteString("persistence_file mosquitto.db\n")
 	c.WriteString("autosave_interval 1\n")
-	fmt.Fprintf(&c, "log_dest file %s\n", filepath.Join(dir, "mosquitto.log"))
+	c.WriteString("log_dest stderr\n") // spawn appends stderr to the log file
 	c.WriteString("log_type error\nlog_type warning\nlog_type notice\nlog_type information\n")
 	c.WriteString("connection_messages true\n")
 	c.WriteString("log_timestamp_format %H:%M:%S\n")
@@ -238,7 +238,15 @@ func localConfig(port int, dir string) string {
 }
 
 func (b *Broker) spawn() (*process, error) {
+	// One file opened for appending: mosquitto's own log_dest file can
+	// interleave badly, and a restart must not truncate the earlier run.
+	log, err := os.OpenFile(b.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open mosquitto log: %w", err)
+	}
+	defer log.Close() // the child has its own descriptor
 	cmd := exec.Command(b.bin, "-c", b.conf)
+	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("run %s: %w", b.bin, err)
 	}

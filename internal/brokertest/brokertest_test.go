@@ -100,7 +100,7 @@ func TestLocalConfig(t *testing.T) {
 		"persistence true\n",
 		"persistence_location state/\n",
 		"autosave_interval 1\n",
-		"log_dest file state/mosquitto.log\n",
+		"log_dest stderr\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("localConfig lacks %q; got:\n%s", want, got)
