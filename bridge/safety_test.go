@@ -1,0 +1,120 @@
+package bridge
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sifely2mqtt/sifely2mqtt/sifely/sifelytest"
+)
+
+// Rule 2: one command in flight per lock; a duplicate coalesces into it
+// (one cloud call, a result for each request) and a different action is
+// refused, never queued.
+func TestDuplicateCommandsCoalesce(t *testing.T) {
+	lock := sifelytest.LockSpec{ID: 7500001, Alias: "Dup", GatewayID: 9, State: sifelytest.StateLocked}
+	h := newHarness(t, harnessConfig{locks: []sifelytest.LockSpec{lock}, latency: 800 * time.Millisecond})
+	h.waitReady(lock)
+	h.publish(topic(lock.ID, "set"), `{"action":"unlock","id":"first"}`, false)
+	h.rec.waitFor(topic(lock.ID, "state"), equals(StateUnlocking))
+	h.publish(topic(lock.ID, "set"), `{"action":"unlock","id":"second"}`, false)
+	h.publish(topic(lock.ID, "set"), `{"action":"lock","id":"third"}`, false)
+	third := h.rec.waitFor(topic(lock.ID, "result"), contains(`"third"`))
+	if !strings.Contains(third, `"error":"busy"`) {
+		t.Errorf("a different action while one is in flight: %s, want busy", third)
+	}
+	first := h.rec.waitFor(topic(lock.ID, "result"), contains(`"first"`))
+	second := h.rec.waitFor(topic(lock.ID, "result"), contains(`"second"`))
+	for _, r := range []string{first, second} {
+		if !strings.Contains(r, `"ok":true`) {
+			t.Errorf("result = %s, want ok", r)
+		}
+	}
+	if !strings.Contains(second, `"coalesced":true`) {
+		t.Errorf("second result = %s, want coalesced", second)
+	}
+	if got := h.sim.Calls("/v3/lock/unlock"); got != 1 {
+		t.Errorf("unlock calls = %d, want 1", got)
+	}
+	if got := h.sim.Calls("/v3/lock/lock"); got != 0 {
+		t.Errorf("lock calls = %d, want 0 (refused, not queued)", got)
+	}
+}
+
+// Rules 3 and 4: a command that cannot reach the cloud before its deadline
+// fails with a result and is dropped — nothing is sent once the cloud is
+// back — and the lock shows JAMMED (outcome unknown) rather than a guess,
+// until the cloud reports a state newer than the failure.
+func TestCommandDeadlineDropsTheCommand(t *testing.T) {
+	lock := sifelytest.LockSpec{ID: 7500002, Alias: "Outage", GatewayID: 9, State: sifelytest.StateLocked}
+	h := newHarness(t, harnessConfig{
+		locks: []sifelytest.LockSpec{lock},
+		opts:  Options{CommandTimeout: 1500 * time.Millisecond, VerifyDelay: time.Hour},
+	})
+	h.waitReady(lock)
+	h.sim.Inject("/v3/lock/lock", sifelytest.Fault{Times: 1000, HTTPStatus: 503})
+	h.publish(topic(lock.ID, "set"), `{"action":"lock","id":"late"}`, false)
+	res := h.rec.waitFor(topic(lock.ID, "result"), contains(`"late"`))
+	if !strings.Contains(res, `"ok":false`) {
+		t.Fatalf("result = %s, want a failure", res)
+	}
+	h.rec.waitFor(topic(lock.ID, "state"), equals(StateJammed))
+	calls := h.sim.Calls("/v3/lock/lock")
+	if calls == 0 {
+		t.Fatal("the command never reached the cloud")
+	}
+	// The cloud comes back: the dropped command is not sent again.
+	h.sim.Inject("/v3/lock/lock", sifelytest.Fault{Times: 1, Delay: time.Millisecond})
+	h.bridge.pollStates(h.bridge.ctx)
+	h.rec.waitFor(topic(lock.ID, "state"), func(string) bool {
+		all := h.rec.on(topic(lock.ID, "state"))
+		return all[len(all)-1] == StateLocked
+	})
+	if got := h.sim.Calls("/v3/lock/lock"); got != calls {
+		t.Errorf("lock calls went from %d to %d after the deadline", calls, got)
+	}
+}
+
+// Rule 6: no secret reaches MQTT or the logs: not the account password
+// (nor its MD5), not the lock's secret fields, not an unlock code.
+func TestSecretsNeverReachMQTTOrLogs(t *testing.T) {
+	lock := sifelytest.LockSpec{ID: 7500003, Alias: "Vault", GatewayID: 9, State: sifelytest.StateLocked}
+	h := newHarness(t, harnessConfig{
+		locks: []sifelytest.LockSpec{lock},
+		opts:  Options{Locks: map[int64]LockSettings{lock.ID: {Code: "97531"}}},
+	})
+	h.waitReady(lock)
+	h.publish(topic(lock.ID, "set"), `{"action":"unlock","code":"97531","id":"x"}`, false)
+	h.publish(topic(lock.ID, "set"), `{"action":"unlock","code":"13579","id":"y"}`, false)
+	h.rec.waitFor(topic(lock.ID, "result"), contains(`"y"`))
+	h.rec.waitFor(topic(lock.ID, "result"), contains(`"x"`))
+	h.sim.AddRecord(sifelytest.RecordSpec{LockID: lock.ID, RecordType: 4, Success: true, Username: "Guest", KeyboardPwd: "24680"})
+	h.bridge.pollRecords(h.bridge.ctx)
+	h.bridge.pollRecords(h.bridge.ctx)
+
+	sum := md5.Sum([]byte("correct horse"))
+	canaries := []string{"correct horse", hex.EncodeToString(sum[:]), "FAKE-", "97531", "24680"}
+	h.rec.mu.Lock()
+	var published strings.Builder
+	for _, m := range h.rec.msgs {
+		if strings.HasSuffix(m.Topic, "/set") {
+			continue // the test's own commands
+		}
+		published.WriteString(m.Topic + " " + string(m.Payload) + "\n")
+	}
+	h.rec.mu.Unlock()
+	logs := h.logs.String()
+	for _, c := range canaries {
+		if strings.Contains(published.String(), c) {
+			t.Errorf("secret %q published on MQTT", c)
+		}
+		if strings.Contains(logs, c) {
+			t.Errorf("secret %q in the logs", c)
+		}
+	}
+	if !strings.Contains(published.String(), "Vault") {
+		t.Fatal("the test saw nothing published")
+	}
+}
