@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/sifely2mqtt/sifely2mqtt/discovery"
@@ -293,9 +294,23 @@ func (b *Bridge) markDirty() {
 func (b *Bridge) runSaver(ctx context.Context) {
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	n := 0
 	for {
 		select {
 		case <-tick.C:
+			// Every 5 s: bridge/info if it changed (webhook counters,
+			// cloud budget), and the gauges.
+			if n++; n%10 == 0 {
+				b.publishInfo(ctx, false)
+				if m := b.opts.Metrics; m != nil {
+					m.MQTTConnected.Set(boolGauge(b.broker.Connected()))
+					b.mu.Lock()
+					for id, lm := range b.locks {
+						m.LockAvailable.WithLabelValues(strconv.FormatInt(id, 10)).Set(boolGauge(lm.available))
+					}
+					b.mu.Unlock()
+				}
+			}
 			b.mu.Lock()
 			dirty := b.dirty
 			b.mu.Unlock()
@@ -308,4 +323,11 @@ func (b *Bridge) runSaver(ctx context.Context) {
 			return
 		}
 	}
+}
+
+func boolGauge(v bool) float64 {
+	if v {
+		return 1
+	}
+	return 0
 }

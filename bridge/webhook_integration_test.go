@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,9 +46,17 @@ func postBody(t *testing.T, url, contentType string, body []byte) (int, string) 
 
 func TestWebhookPushesReachMQTT(t *testing.T) {
 	lock := sifelytest.LockSpec{ID: 7300001, Alias: "Front", GatewayID: 3, State: sifelytest.StateLocked, Battery: 90}
-	h := newHarness(t, harnessConfig{locks: []sifelytest.LockSpec{lock}})
+	var hook atomic.Pointer[WebhookHandler]
+	stats := func() WebhookStats {
+		if w := hook.Load(); w != nil {
+			return w.Stats()
+		}
+		return WebhookStats{}
+	}
+	h := newHarness(t, harnessConfig{locks: []sifelytest.LockSpec{lock}, opts: Options{Webhook: stats}})
 	h.waitReady(lock)
 	url, wh := withWebhook(t, h)
+	hook.Store(wh)
 	ctx := t.Context()
 	// Records newer than the bridge's last state poll, so that they are
 	// the newest observation of the lock.
@@ -94,6 +103,11 @@ func TestWebhookPushesReachMQTT(t *testing.T) {
 	}
 	if s := wh.Stats(); s.Accepted != 3 || s.LastPush.IsZero() {
 		t.Errorf("webhook stats = %+v, want 3 accepted", s)
+	}
+	// bridge/info reports the webhook's status.
+	info := h.rec.waitFor(testBase+"/bridge/info", contains(`"accepted":3`))
+	if !strings.Contains(info, `"enabled":true`) || !strings.Contains(info, `"last_push":"`) {
+		t.Errorf("bridge/info = %s", info)
 	}
 	// A webhook never causes a command.
 	if n := h.sim.Calls("/v3/lock/unlock") + h.sim.Calls("/v3/lock/lock"); n != 0 {
