@@ -210,9 +210,16 @@ func (b *Bridge) onCommand(m Message) {
 		return
 	}
 	log := b.log.With("lock_id", id)
+	// An empty message is what clears a retained command: nothing to do.
+	if len(strings.TrimSpace(string(m.Payload))) == 0 {
+		log.Debug("empty command ignored", "topic", m.Topic)
+		return
+	}
 	// Rule 1: a retained command is a replay of the past; never act on it.
+	// It is cleared from the broker so that it cannot be replayed again.
 	if m.Retained {
-		log.Warn("retained command ignored; clear it with an empty retained message", "topic", m.Topic)
+		log.Warn("retained command ignored and cleared", "topic", m.Topic)
+		b.pub.send(b.ctx, outMsg{topic: m.Topic, payload: nil, retain: true})
 		b.sendResult(result{LockID: id, Error: errClassRetained, Message: "retained commands are never executed"}, received)
 		return
 	}

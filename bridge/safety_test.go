@@ -118,3 +118,50 @@ func TestSecretsNeverReachMQTTOrLogs(t *testing.T) {
 		t.Fatal("the test saw nothing published")
 	}
 }
+
+// A lock that leaves the account has its retained discovery and states
+// cleared, so it disappears from Home Assistant.
+func TestDepartedLockIsCleared(t *testing.T) {
+	keep := sifelytest.LockSpec{ID: 7500010, Alias: "Stays", GatewayID: 9, State: sifelytest.StateLocked}
+	gone := sifelytest.LockSpec{ID: 7500011, Alias: "Leaves", GatewayID: 9, State: sifelytest.StateLocked}
+	h := newHarness(t, harnessConfig{locks: []sifelytest.LockSpec{keep, gone}})
+	h.waitReady(keep, gone)
+	h.sim.RemoveLock(gone.ID)
+	h.bridge.pollLocks(h.bridge.ctx)
+	h.rec.waitFor("homeassistant/device/sifely_7500011/config", equals(""))
+	for _, leaf := range []string{"state", "availability", "attributes"} {
+		h.rec.waitFor(topic(gone.ID, leaf), equals(""))
+	}
+	if n := h.rec.count("homeassistant/device/sifely_7500010/config", equals("")); n != 0 {
+		t.Errorf("the remaining lock's discovery was cleared")
+	}
+	// Commands for the departed lock are refused.
+	h.publish(topic(gone.ID, "set"), "UNLOCK", false)
+	h.rec.waitFor(topic(gone.ID, "result"), contains(`"error":"unknown_lock"`))
+	if got := h.sim.Calls("/v3/lock/unlock"); got != 0 {
+		t.Errorf("unlock calls = %d, want 0", got)
+	}
+}
+
+// Gateway offline/online pushes drive the lock's availability and the
+// gateway connectivity sensor.
+func TestGatewayPushDrivesAvailability(t *testing.T) {
+	lock := sifelytest.LockSpec{ID: 7500020, Alias: "Annex", GatewayID: 77, State: sifelytest.StateLocked}
+	h := newHarness(t, harnessConfig{locks: []sifelytest.LockSpec{lock}})
+	h.waitReady(lock)
+	url, _ := withWebhook(t, h)
+	st, _, err := h.sim.PostGatewayWebhook(t.Context(), url, sifelytest.WebhookForm, lock.GatewayID, false)
+	if err != nil || st != 200 {
+		t.Fatalf("gateway push: %d %v", st, err)
+	}
+	h.rec.waitFor(topic(lock.ID, "availability"), equals("offline"))
+	h.rec.waitFor(topic(lock.ID, "attributes"), contains(`"gateway_online":false`))
+	st, _, err = h.sim.PostGatewayWebhook(t.Context(), url, sifelytest.WebhookJSON, lock.GatewayID, true)
+	if err != nil || st != 200 {
+		t.Fatalf("gateway push: %d %v", st, err)
+	}
+	h.rec.waitCount(topic(lock.ID, "availability"), 2, equals("online"))
+	if n := h.sim.Calls("/v3/lock/unlock") + h.sim.Calls("/v3/lock/lock"); n != 0 {
+		t.Errorf("a push caused %d commands", n)
+	}
+}
