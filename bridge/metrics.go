@@ -147,3 +147,14 @@ func (m *Metrics) webhookRequest(result string) {
 	}
 	m.WebhookRequestsTotal.WithLabelValues(result).Inc()
 }
+
+// ObserveCloudCall counts one request to the cloud; pass it as
+// sifely.Options.OnCall. The call label is the endpoint path (a small,
+// fixed set), the result "ok" or the error class used in command results.
+func (m *Metrics) ObserveCloudCall(path string, err error) {
+	result := "ok"
+	if err != nil {
+		result = errorClass(err)
+	}
+	m.CloudCallsTotal.WithLabelValues(path, result).Inc()
+}

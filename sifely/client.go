@@ -68,6 +68,11 @@ type Options struct {
 	// doubles with every attempt, with jitter.
 	RetryBackoff time.Duration
 
+	// OnCall, if set, is told of every request the client sent, with its
+	// endpoint path and error (nil on success); for metrics. It must not
+	// block.
+	OnCall func(path string, err error)
+
 	HTTPClient *http.Client     // default: a client with sane transport timeouts
 	Logger     *slog.Logger     // default: discard
 	Now        func() time.Time // default time.Now; for tests

@@ -168,6 +168,7 @@ func (c *Client) do(ctx context.Context, req request) (payload json.RawMessage, 
 	if err != nil {
 		err = c.transportError(ctx, actx, req.path, err)
 		c.recordResult(err)
+		c.observe(req.path, err)
 		c.log.Debug("cloud request", "method", req.method, "path", req.path,
 			"duration_ms", time.Since(start).Milliseconds(), "err", err)
 		return nil, wrote.Load(), err
@@ -177,6 +178,7 @@ func (c *Client) do(ctx context.Context, req request) (payload json.RawMessage, 
 	if err != nil {
 		err = c.transportError(ctx, actx, req.path, err)
 		c.recordResult(err)
+		c.observe(req.path, err)
 		c.log.Debug("cloud request", "method", req.method, "path", req.path, "status", resp.StatusCode,
 			"duration_ms", time.Since(start).Milliseconds(), "err", err)
 		return nil, true, err
@@ -190,6 +192,7 @@ func (c *Client) do(ctx context.Context, req request) (payload json.RawMessage, 
 	}
 	c.log.Debug("cloud request", attrs...)
 	c.recordResult(err)
+	c.observe(req.path, err)
 	if errors.Is(err, ErrRateLimited) {
 		c.stats.rateLimited.Add(1)
 		pause := rateLimitPause
@@ -200,6 +203,13 @@ func (c *Client) do(ctx context.Context, req request) (payload json.RawMessage, 
 		c.log.Warn("cloud rate limit hit, pausing calls", "path", req.path, "pause", pause)
 	}
 	return payload, true, err
+}
+
+// observe reports a finished request to Options.OnCall, if set.
+func (c *Client) observe(path string, err error) {
+	if c.opts.OnCall != nil {
+		c.opts.OnCall(path, err)
+	}
 }
 
 // isAuthPath reports whether path is a login or refresh endpoint.

@@ -48,6 +48,7 @@ const (
 // HTTP servers, and runs them until ctx ends.
 func runDaemon(ctx context.Context, cfg Config, opts runOptions, logger *slog.Logger) error {
 	stateDir := cfg.StateDir
+	metrics := bridge.NewMetrics()
 	cloudOpts := sifely.Options{
 		BaseURL:  cfg.Sifely.BaseURL,
 		Account:  cfg.Sifely.Account,
@@ -60,6 +61,7 @@ func runDaemon(ctx context.Context, cfg Config, opts runOptions, logger *slog.Lo
 			PerDay:    cfg.Sifely.Budget.PerDay,
 		},
 		Logger: logger.With("component", "sifely"),
+		OnCall: metrics.ObserveCloudCall,
 	}
 	if opts.Demo {
 		sim := sifelytest.NewServer(sifelytest.Options{
@@ -70,7 +72,8 @@ func runDaemon(ctx context.Context, cfg Config, opts runOptions, logger *slog.Lo
 			StateLatency:   200 * time.Millisecond,
 		})
 		defer sim.Close()
-		cloudOpts = sifely.Options{BaseURL: sim.URL(), Account: demoAccount, Password: demoPassword, Logger: cloudOpts.Logger}
+		cloudOpts = sifely.Options{BaseURL: sim.URL(), Account: demoAccount, Password: demoPassword,
+			Logger: cloudOpts.Logger, OnCall: cloudOpts.OnCall}
 		dir, err := os.MkdirTemp("", "sifely2mqtt-demo-")
 		if err != nil {
 			return fmt.Errorf("demo state dir: %w", err)
@@ -90,7 +93,6 @@ func runDaemon(ctx context.Context, cfg Config, opts runOptions, logger *slog.Lo
 		return fmt.Errorf("sifely: %w", err)
 	}
 
-	metrics := bridge.NewMetrics()
 	mqtt, err := bridge.NewMQTTClient(bridge.MQTTOptions{
 		URL:       cfg.MQTT.URL,
 		Username:  cfg.MQTT.Username,
