@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +31,9 @@ type runOptions struct {
 	Stdout  io.Writer
 	// Ready, if not nil, is called once the daemon serves (tests use it).
 	Ready func(addrs daemonAddrs)
+	// DemoActivity is the interval of the demo's scripted lock activity
+	// (default 2 minutes).
+	DemoActivity time.Duration
 }
 
 // daemonAddrs are the addresses the daemon listens on, once bound.
@@ -63,14 +68,38 @@ func runDaemon(ctx context.Context, cfg Config, opts runOptions, logger *slog.Lo
 		Logger: logger.With("component", "sifely"),
 		OnCall: metrics.ObserveCloudCall,
 	}
+	// The webhook listener is bound first: in demo mode the simulated
+	// cloud pushes to it, as the real cloud would.
+	webhookSecret := cfg.Webhook.Secret
+	webhookListen := cfg.Webhook.Listen
+	if opts.Demo && webhookListen == "" {
+		webhookListen = "127.0.0.1:0"
+		webhookSecret = sifely.Secret(randomToken())
+	}
+	var webhookLn net.Listener
+	if webhookListen != "" {
+		ln, err := net.Listen("tcp", webhookListen)
+		if err != nil {
+			return fmt.Errorf("webhook.listen: %w", err)
+		}
+		webhookLn = ln
+		defer ln.Close()
+	}
+	var sim *sifelytest.Server
 	if opts.Demo {
-		sim := sifelytest.NewServer(sifelytest.Options{
+		simOpts := sifelytest.Options{
 			Account:        demoAccount,
 			Password:       demoPassword,
 			Locks:          sifelytest.DemoLocks(),
 			CommandLatency: 1500 * time.Millisecond,
 			StateLatency:   200 * time.Millisecond,
-		})
+			Logger:         logger.With("component", "demo-cloud"),
+		}
+		if webhookLn != nil {
+			_, port, _ := net.SplitHostPort(webhookLn.Addr().String())
+			simOpts.WebhookURL = "http://127.0.0.1:" + port + "/webhook/" + webhookSecret.Reveal()
+		}
+		sim = sifelytest.NewServer(simOpts)
 		defer sim.Close()
 		cloudOpts = sifely.Options{BaseURL: sim.URL(), Account: demoAccount, Password: demoPassword,
 			Logger: cloudOpts.Logger, OnCall: cloudOpts.OnCall}
@@ -128,7 +157,7 @@ func runDaemon(ctx context.Context, cfg Config, opts runOptions, logger *slog.Lo
 		Metrics:         metrics,
 		Logger:          logger,
 	}
-	if cfg.Webhook.Listen != "" {
+	if webhookLn != nil {
 		bopts.Webhook = func() bridge.WebhookStats { return webhook.Stats() }
 	}
 	br, err := bridge.New(bopts, cloud, mqtt)
@@ -138,19 +167,17 @@ func runDaemon(ctx context.Context, cfg Config, opts runOptions, logger *slog.Lo
 
 	var servers []*http.Server
 	var addrs daemonAddrs
-	if cfg.Webhook.Listen != "" {
+	if webhookLn != nil {
 		webhook = bridge.NewWebhookHandler(bridge.WebhookOptions{
-			Secret:  cfg.Webhook.Secret,
+			Secret:  webhookSecret,
 			Logger:  logger.With("component", "webhook"),
 			Metrics: metrics,
 		}, br.HandleNotification)
-		srv, addr, err := listen(cfg.Webhook.Listen, bridge.NewWebhookServer(cfg.Webhook.Listen, webhook))
-		if err != nil {
-			return fmt.Errorf("webhook.listen: %w", err)
-		}
-		addrs.Webhook = addr
+		srv := bridge.NewWebhookServer(webhookListen, webhook)
+		go func() { _ = srv.Serve(webhookLn) }()
+		addrs.Webhook = webhookLn.Addr().String()
 		servers = append(servers, srv)
-		logger.Info("webhook server listening", "addr", addr)
+		logger.Info("webhook server listening", "addr", addrs.Webhook)
 	}
 	if cfg.HTTP.Listen != "" {
 		health := func() error {
@@ -191,6 +218,17 @@ func runDaemon(ctx context.Context, cfg Config, opts runOptions, logger *slog.Lo
 		defer wg.Done()
 		notifySystemd(ctx, logger)
 	}()
+	if sim != nil {
+		every := opts.DemoActivity
+		if every <= 0 {
+			every = 2 * time.Minute
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			demoActivity(ctx, sim, every)
+		}()
+	}
 	if opts.Ready != nil {
 		opts.Ready(addrs)
 	}
@@ -238,5 +276,37 @@ func notifySystemd(ctx context.Context, logger *slog.Logger) {
 			_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
 			return
 		}
+	}
+}
+
+// randomToken returns 32 hex characters from crypto/rand.
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// demoActivity scripts life on the demo locks so that a new user sees
+// activity events, last unlock and state changes arrive through the
+// webhook: every interval someone unlocks a door with a passcode, and the
+// lock auto-locks a little later.
+func demoActivity(ctx context.Context, sim *sifelytest.Server, every time.Duration) {
+	locks := sifelytest.DemoLocks()
+	users := []string{"Cleaner", "Guest 204", "Dog walker", "Owner"}
+	types := []int{4, 7, 8, 4} // passcode, IC card, fingerprint, passcode
+	for i := 0; ; i++ {
+		select {
+		case <-time.After(every):
+		case <-ctx.Done():
+			return
+		}
+		l := locks[i%len(locks)]
+		sim.AddRecord(sifelytest.RecordSpec{LockID: l.ID, RecordType: types[i%len(types)], Success: true, Username: users[i%len(users)]})
+		select {
+		case <-time.After(min(every/2, 10*time.Second)):
+		case <-ctx.Done():
+			return
+		}
+		sim.AddRecord(sifelytest.RecordSpec{LockID: l.ID, RecordType: 45, Success: true})
 	}
 }

@@ -139,3 +139,52 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// In -demo the simulated cloud pushes scripted activity to the daemon's
+// own webhook endpoint: events arrive by push, as with the real cloud.
+func TestDemoActivityArrivesByWebhook(t *testing.T) {
+	broker := brokertest.Start(t)
+	base := fmt.Sprintf("demoact%d", time.Now().UnixNano()%100000)
+	cfg := DefaultConfig()
+	cfg.MQTT.URL = broker.URL()
+	cfg.MQTT.BaseTopic = base
+	cfg.MQTT.ClientID = base
+	cfg.HTTP.Listen = ""
+	cfg.StateDir = t.TempDir()
+
+	obs := &observer{last: map[string][]string{}}
+	sub, err := bridge.NewMQTTClient(bridge.MQTTOptions{URL: broker.URL(), ClientID: base + "-observer", InOrder: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.Subscribe(base+"/#", 1, obs.add)
+	if err := sub.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer wcancel()
+	if err := sub.WaitConnected(wctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close(context.Background()) })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	logs := &lockedWriter{w: &strings.Builder{}}
+	go func() {
+		done <- runDaemon(ctx, cfg, runOptions{Demo: true, Version: "test", Stdout: io.Discard, DemoActivity: 300 * time.Millisecond},
+			newLogger(LogConfig{Level: "debug", Format: "text"}, logs))
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("runDaemon: %v", err)
+		}
+	}()
+	front := sifelytest.DemoLocks()[0]
+	obs.waitFor(t, fmt.Sprintf("%s/%d/event", base, front.ID), func(s string) bool {
+		return strings.Contains(s, `"user":"Cleaner"`) && strings.Contains(s, `"source":"webhook"`)
+	})
+	obs.waitFor(t, fmt.Sprintf("%s/%d/last_unlock", base, front.ID), func(s string) bool { return s != "" })
+	obs.waitFor(t, base+"/bridge/info", func(s string) bool { return strings.Contains(s, `"accepted":`) && !strings.Contains(s, `"accepted":0`) })
+}
