@@ -159,6 +159,13 @@ func (b *Bridge) pollStates(ctx context.Context) {
 		}
 	}
 	b.mu.Unlock()
+	b.spread(ctx, ids, b.refreshState)
+}
+
+// spread calls f for each lock in turn, pausing between locks so that a
+// poll's calls are spread over time rather than sent in a burst, then
+// publishes bridge/info. It stops when ctx ends.
+func (b *Bridge) spread(ctx context.Context, ids []int64, f func(context.Context, int64)) {
 	gap := b.spacing(len(ids))
 	for i, id := range ids {
 		if i > 0 && gap > 0 {
@@ -171,7 +178,7 @@ func (b *Bridge) pollStates(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		b.refreshState(ctx, id)
+		f(ctx, id)
 	}
 	b.publishInfo(ctx, false)
 }

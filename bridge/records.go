@@ -42,21 +42,7 @@ func (b *Bridge) pollRecords(ctx context.Context) {
 	b.mu.Lock()
 	ids := b.sortedIDs()
 	b.mu.Unlock()
-	gap := b.spacing(len(ids))
-	for i, id := range ids {
-		if i > 0 && gap > 0 {
-			select {
-			case <-time.After(gap):
-			case <-ctx.Done():
-				return
-			}
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		b.pollRecordsFor(ctx, id)
-	}
-	b.publishInfo(ctx, false)
+	b.spread(ctx, ids, b.pollRecordsFor)
 }
 
 // pollRecordsFor fetches one lock's records since its cursor and handles

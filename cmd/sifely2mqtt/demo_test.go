@@ -20,6 +20,28 @@ type observer struct {
 	last map[string][]string
 }
 
+// newObserver connects a recording client to the broker at url,
+// subscribed to filter.
+func newObserver(t *testing.T, url, name, filter string) (*observer, *bridge.MQTTClient) {
+	t.Helper()
+	obs := &observer{last: map[string][]string{}}
+	sub, err := bridge.NewMQTTClient(bridge.MQTTOptions{URL: url, ClientID: name + "-observer", InOrder: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.Subscribe(filter, 1, obs.add)
+	if err := sub.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := sub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close(context.Background()) })
+	return obs, sub
+}
+
 func (o *observer) add(m bridge.Message) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -62,21 +84,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 	getenv := func(k string) string { return env[k] }
 
-	obs := &observer{last: map[string][]string{}}
-	sub, err := bridge.NewMQTTClient(bridge.MQTTOptions{URL: broker.URL(), ClientID: base + "-observer", InOrder: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub.Subscribe("#", 1, obs.add)
-	if err := sub.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	wctx, wcancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer wcancel()
-	if err := sub.WaitConnected(wctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sub.Close(context.Background()) })
+	obs, sub := newObserver(t, broker.URL(), base, "#")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -152,21 +160,7 @@ func TestDemoActivityArrivesByWebhook(t *testing.T) {
 	cfg.HTTP.Listen = ""
 	cfg.StateDir = t.TempDir()
 
-	obs := &observer{last: map[string][]string{}}
-	sub, err := bridge.NewMQTTClient(bridge.MQTTOptions{URL: broker.URL(), ClientID: base + "-observer", InOrder: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub.Subscribe(base+"/#", 1, obs.add)
-	if err := sub.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	wctx, wcancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer wcancel()
-	if err := sub.WaitConnected(wctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sub.Close(context.Background()) })
+	obs, _ := newObserver(t, broker.URL(), base, base+"/#")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
