@@ -188,7 +188,7 @@ func (b *Bridge) applyRecord(m *lockModel, r sifely.Record, source string) {
 	if out.State == sifely.StateLocked || out.State == sifely.StateUnlocked {
 		m.observe(stateOf(out.State), r.LockDate)
 	}
-	if r.Battery >= 0 && r.Battery <= 100 {
+	if recordBattery(r) {
 		m.battery = r.Battery
 	}
 }
@@ -205,7 +205,7 @@ func (b *Bridge) eventMessage(id int64, r sifely.Record, source string) outMsg {
 		Source:     source,
 		RecordType: r.Type,
 	}
-	if r.Battery >= 0 {
+	if recordBattery(r) {
 		bat := r.Battery
 		e.Battery = &bat
 	}
@@ -336,3 +336,7 @@ func (b *Bridge) setAvailable(ctx context.Context, id int64, online bool) {
 		b.pub.send(ctx, msg)
 	}
 }
+
+// recordBattery reports whether a record carries a battery level. A lock
+// at 0 % cannot write records, so 0 means the field was empty or absent.
+func recordBattery(r sifely.Record) bool { return r.Battery > 0 && r.Battery <= 100 }
