@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,14 +32,21 @@ type benchBridge struct {
 	bridge *Bridge
 }
 
-func newBenchBridge(b *testing.B, locks []sifelytest.LockSpec, opts Options, budget sifely.Budget) *benchBridge {
+// The simulated cloud's tokens live a year, as the real legacy login's do,
+// so that no re-login distorts a count.
+const benchTokenTTL = 365 * 24 * time.Hour
+
+// newBenchBridge starts a bridge with opts on n simulated locks. budget is
+// the cloud client's budget (zero: the cloud's limits); cloudNow, when not
+// nil, is the cloud client's clock.
+func newBenchBridge(b *testing.B, locks []sifelytest.LockSpec, opts Options, budget sifely.Budget, cloudNow func() time.Time) *benchBridge {
 	b.Helper()
 	broker := brokertest.Start(b)
-	sim := sifelytest.New(b, sifelytest.Options{Account: "owner@example.com", Password: "correct horse", Locks: locks})
+	sim := sifelytest.New(b, sifelytest.Options{Account: "owner@example.com", Password: "correct horse", Locks: locks, TokenTTL: benchTokenTTL})
 	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cloud, err := sifely.New(sifely.Options{
 		BaseURL: sim.URL(), Account: "owner@example.com", Password: "correct horse",
-		Budget: budget, Logger: logger,
+		Budget: budget, Logger: logger, Now: cloudNow,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -188,7 +196,7 @@ func BenchmarkWebhookToMQTT(b *testing.B) {
 	bb := newBenchBridge(b, []sifelytest.LockSpec{lock}, Options{
 		Schedule:    Schedule{State: "@every 1h", Locks: "@every 1h", Records: "@every 1h"},
 		PollSpacing: -1,
-	}, sifely.Budget{})
+	}, sifely.Budget{}, nil)
 	const probeTopic = testBase + "/bench/probe"
 	eventTopic, availTopic := topic(lock.ID, "event"), topic(lock.ID, "availability")
 	sub := newArrivals(b, bb.broker.URL(), eventTopic, availTopic, probeTopic)
@@ -270,30 +278,30 @@ func BenchmarkWebhookToMQTT(b *testing.B) {
 	b.ReportMetric(float64(len(push)), "pushes")
 }
 
-// pollsPerHour are how often each poll runs in an hour under the default
-// schedule: locks @every 1h, state @every 5m, records @every 10m.
+// Cloud limits: the documented hourly limit and the daily one (the
+// client's default budget).
 const (
-	lockPollsPerHour    = 1
-	statePollsPerHour   = 12
-	recordsPollsPerHour = 6
-	// cloudBudgetPerHour and cloudBudgetPerDay are the cloud's documented
-	// limits (the client's default budget).
 	cloudBudgetPerHour = 1000
 	cloudBudgetPerDay  = 20000
 )
 
-// pollCost is the cloud calls of each poll kind for one account.
+// pollCost is the cloud calls of one account with the default schedule.
 type pollCost struct {
-	startup, locks, states, records int
-}
-
-func (c pollCost) perHour() int {
-	return lockPollsPerHour*c.locks + statePollsPerHour*c.states + recordsPollsPerHour*c.records
+	// startup is the calls until the initial sync is done.
+	startup int
+	// locks, states and records are one run of each poll right after
+	// start-up, with every cache warm.
+	locks, states, records int
+	// hour is the calls of one simulated hour of the default schedule
+	// after start-up: locks @every 1h, state @every 5m, records @every
+	// 10m, with the cloud client's clock moved on at each step so that
+	// its caches (a lock's gateways, 30 min) expire as they would.
+	hour int
 }
 
 // measurePollCost runs a bridge against the simulator with n locks (all
 // behind a gateway, so that every one is state-polled), lets it finish its
-// start-up, then runs each poll once and counts the cloud calls.
+// start-up, then runs the polls of one hour and counts the cloud calls.
 func measurePollCost(b *testing.B, n int) pollCost {
 	b.Helper()
 	var locks []sifelytest.LockSpec
@@ -305,12 +313,14 @@ func measurePollCost(b *testing.B, n int) pollCost {
 				GatewayID: int64(1 + i%4), State: sifelytest.StateLocked, Battery: 80})
 		}
 	}
+	var offset atomic.Int64 // how far the cloud client's clock is ahead
+	cloudNow := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	// A budget large enough that the client's limiter never delays the
 	// measurement; it changes no call counts.
 	bb := newBenchBridge(b, locks, Options{
 		Schedule:    Schedule{State: "@every 1h", Locks: "@every 1h", Records: "@every 1h"},
 		PollSpacing: -1,
-	}, sifely.Budget{PerMinute: 100000, PerHour: 1000000, PerDay: 10000000})
+	}, sifely.Budget{PerMinute: 100000, PerHour: 1000000, PerDay: 10000000}, cloudNow)
 	sim, br := bb.sim, bb.bridge
 
 	deadline := time.Now().Add(waitLong)
@@ -341,30 +351,42 @@ func measurePollCost(b *testing.B, n int) pollCost {
 	c.states = count("state poll")
 	br.pollRecords(br.ctx)
 	c.records = count("records poll")
+
+	// One hour of the default schedule, in 5-minute steps.
+	for minute := 5; minute <= 60; minute += 5 {
+		offset.Store(int64(time.Duration(minute) * time.Minute))
+		br.pollStates(br.ctx)
+		if minute%10 == 0 {
+			br.pollRecords(br.ctx)
+		}
+		if minute == 60 {
+			br.pollLocks(br.ctx)
+		}
+	}
+	c.hour = count("one hour")
 	return c
 }
 
 // BenchmarkCloudCallsPerHour counts the cloud calls of the default poll
-// schedule: each poll is run once against the simulator and its calls are
-// multiplied by how often it runs in an hour. It does so for the three
-// demo locks and for ten locks, and from the difference derives the cost
-// per lock and the largest account the schedule fits in the hourly budget.
-// Webhook follow-up polls and commands come on top and are not counted.
+// schedule over one simulated hour, for the three demo locks and for ten
+// locks, and from the difference derives the cost per lock and the largest
+// account the schedule fits in the cloud's limits. Webhook follow-up polls
+// and commands come on top and are not counted.
 func BenchmarkCloudCallsPerHour(b *testing.B) {
 	var three, ten pollCost
 	for range b.N {
 		three = measurePollCost(b, 3)
 		ten = measurePollCost(b, 10)
 	}
-	perLock := float64(ten.perHour()-three.perHour()) / 7
-	fixed := float64(three.perHour()) - 3*perLock
-	b.ReportMetric(float64(three.perHour()), "calls/h")
+	perLock := float64(ten.hour-three.hour) / 7
+	fixed := float64(three.hour) - 3*perLock
+	b.ReportMetric(float64(three.hour), "calls/h")
 	b.ReportMetric(float64(three.startup), "startup-calls")
 	b.ReportMetric(float64(three.locks), "locks-poll-calls")
 	b.ReportMetric(float64(three.states), "state-poll-calls")
 	b.ReportMetric(float64(three.records), "records-poll-calls")
-	b.ReportMetric(float64(cloudBudgetPerHour-three.perHour()), "headroom-calls/h")
-	b.ReportMetric(float64(ten.perHour()), "calls/h-10-locks")
+	b.ReportMetric(float64(cloudBudgetPerHour-three.hour), "headroom-calls/h")
+	b.ReportMetric(float64(ten.hour), "calls/h-10-locks")
 	b.ReportMetric(perLock, "calls/h-per-lock")
 	b.ReportMetric(fixed, "calls/h-fixed")
 	if perLock > 0 {
