@@ -178,7 +178,13 @@ type Bridge struct {
 	started      time.Time
 	dirty        bool // the store has changes not yet saved
 
-	intake chan sifely.Notification
+	intake  chan sifely.Notification
+	stopped chan struct{} // closed when Run returns: pushes are refused
+	synced  chan struct{} // closed once the first lock list is loaded
+	// syncOnce closes synced.
+	syncOnce sync.Once
+	// missing counts consecutive lock-list polls that lacked a known lock.
+	missing map[int64]int
 }
 
 // New checks opts and returns a bridge. Nothing starts until Run.
@@ -220,6 +226,9 @@ func New(opts Options, cloud Cloud, broker Broker) (*Bridge, error) {
 		gatewayState: map[int64]bool{},
 		gatewaysOf:   map[int64][]int64{},
 		intake:       make(chan sifely.Notification, 1024),
+		stopped:      make(chan struct{}),
+		synced:       make(chan struct{}),
+		missing:      map[int64]int{},
 	}, nil
 }
 
@@ -243,6 +252,7 @@ func parseSpec(p cron.Parser, spec string) (s cron.Schedule, err error) {
 func (b *Bridge) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer close(b.stopped)
 	b.mu.Lock()
 	b.ctx = runCtx
 	b.started = b.opts.Now()

@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -13,7 +14,6 @@ import (
 // initialSync fetches the lock list until it succeeds (with capped
 // backoff), then the state and records of every lock.
 func (b *Bridge) initialSync(ctx context.Context) {
-	b.clearDeparted(ctx, nil) // nothing yet; see pollLocks
 	backoff := 5 * time.Second
 	for {
 		if b.pollLocks(ctx) {
@@ -61,6 +61,7 @@ func (b *Bridge) pollLocks(ctx context.Context) bool {
 			}
 			b.locks[l.ID] = m
 			added = append(added, l.ID)
+			b.log.Info("lock found", "lock_id", l.ID, "alias", l.Alias)
 		}
 		m.info = l
 		if l.Battery >= 0 {
@@ -74,6 +75,15 @@ func (b *Bridge) pollLocks(ctx context.Context) bool {
 	}
 	b.mu.Unlock()
 
+	// Details of new locks, and of locks whose details failed before.
+	b.mu.Lock()
+	for id, m := range b.locks {
+		if m.detail == nil && !slices.Contains(added, id) {
+			added = append(added, id)
+		}
+	}
+	b.mu.Unlock()
+	slices.Sort(added)
 	for _, id := range added {
 		detail, err := b.cloud.LockDetail(ctx, id)
 		if err != nil {
@@ -90,9 +100,9 @@ func (b *Bridge) pollLocks(ctx context.Context) bool {
 			}
 			b.mu.Unlock()
 		}
-		b.log.Info("lock found", "lock_id", id)
 	}
 	b.clearDeparted(ctx, seen)
+	b.syncOnce.Do(func() { close(b.synced) })
 	if err := b.saveStore(); err != nil {
 		b.log.Error("save state", "err", err)
 	}
@@ -110,6 +120,11 @@ func (b *Bridge) pollLocks(ctx context.Context) bool {
 	return true
 }
 
+// departAfter is how many lock-list polls in a row must lack a lock
+// before it is removed: one glitchy answer of the cloud must not wipe a
+// user's devices from Home Assistant.
+const departAfter = 2
+
 // clearDeparted removes locks that are no longer on the account (seen is
 // the complete current list; nil means no list yet): their retained
 // discovery and states are cleared so they vanish from Home Assistant.
@@ -120,9 +135,17 @@ func (b *Bridge) clearDeparted(ctx context.Context, seen map[int64]bool) {
 	b.mu.Lock()
 	var gone []int64
 	for _, id := range b.store.knownLocks() {
-		if !seen[id] {
-			gone = append(gone, id)
+		if seen[id] {
+			delete(b.missing, id)
+			continue
 		}
+		b.missing[id]++
+		if b.missing[id] < departAfter {
+			b.log.Warn("lock missing from the lock list; removed if still missing next time", "lock_id", id)
+			continue
+		}
+		delete(b.missing, id)
+		gone = append(gone, id)
 	}
 	for _, id := range gone {
 		delete(b.locks, id)

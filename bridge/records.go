@@ -219,21 +219,25 @@ func (b *Bridge) eventMessage(id int64, r sifely.Record, source string) outMsg {
 // HandleNotification takes one webhook push and queues it for the bridge;
 // it blocks only while the queue is full. A push never causes a command
 // (DESIGN.md rule 5): it only updates what the bridge publishes.
+//
+// Pushes that arrive before Run, or before the first lock list is known,
+// wait in the queue: none is lost to start-up order.
 func (b *Bridge) HandleNotification(n sifely.Notification) {
-	b.mu.Lock()
-	ctx := b.ctx
-	b.mu.Unlock()
-	if ctx == nil {
-		return
-	}
 	select {
 	case b.intake <- n:
-	case <-ctx.Done():
+	case <-b.stopped:
 	}
 }
 
-// runIntake handles queued pushes in arrival order until ctx ends.
+// runIntake handles queued pushes in arrival order until ctx ends. It
+// starts once the lock list is known, so that a push for a lock of this
+// account is never taken for a foreign one.
 func (b *Bridge) runIntake(ctx context.Context) {
+	select {
+	case <-b.synced:
+	case <-ctx.Done():
+		return
+	}
 	for {
 		select {
 		case n := <-b.intake:

@@ -127,6 +127,11 @@ func TestDepartedLockIsCleared(t *testing.T) {
 	h := newHarness(t, harnessConfig{locks: []sifelytest.LockSpec{keep, gone}})
 	h.waitReady(keep, gone)
 	h.sim.RemoveLock(gone.ID)
+	// One lock list without it is not enough: it could be a glitch.
+	h.bridge.pollLocks(h.bridge.ctx)
+	if !h.bridge.hasLock(gone.ID) {
+		t.Fatal("a lock was removed after a single lock list without it")
+	}
 	h.bridge.pollLocks(h.bridge.ctx)
 	h.rec.waitFor("homeassistant/device/sifely_7500011/config", equals(""))
 	for _, leaf := range []string{"state", "availability", "attributes"} {
@@ -164,4 +169,27 @@ func TestGatewayPushDrivesAvailability(t *testing.T) {
 	if n := h.sim.Calls("/v3/lock/unlock") + h.sim.Calls("/v3/lock/lock"); n != 0 {
 		t.Errorf("a push caused %d commands", n)
 	}
+}
+
+// A push that arrives before the bridge knows the account's locks (the
+// cloud is slow to list them at start) waits, and is published once the
+// locks are known: nothing is lost to start-up order.
+func TestPushBeforeLockListIsKept(t *testing.T) {
+	lock := sifelytest.LockSpec{ID: 7500030, Alias: "Early", GatewayID: 9, State: sifelytest.StateLocked}
+	sim := sifelytest.New(t, sifelytest.Options{Account: "owner@example.com", Password: "correct horse",
+		Locks: []sifelytest.LockSpec{lock}})
+	// Every attempt of the first lock-list poll fails.
+	sim.Inject("/v3/lock/list", sifelytest.Fault{Times: 3, HTTPStatus: 503})
+	h := newHarness(t, harnessConfig{sim: sim})
+	url, _ := withWebhook(t, h)
+	now := time.Now().Truncate(time.Millisecond)
+	st, _, err := sim.PostWebhook(t.Context(), url, sifelytest.WebhookJSON, lock.ID,
+		sifelytest.RecordSpec{RecordType: 4, Success: true, Username: "Early bird", LockDate: now, ServerDate: now})
+	if err != nil || st != 200 {
+		t.Fatalf("push: %d %v", st, err)
+	}
+	if h.bridge.hasLock(lock.ID) {
+		t.Fatal("the lock list was loaded before the push; the test proves nothing")
+	}
+	h.rec.waitFor(topic(lock.ID, "event"), contains("Early bird"))
 }
