@@ -188,9 +188,8 @@ const webhookSamples = 1000
 // pushes from just before the HTTP POST until the lock's event is received
 // by a subscriber, and in the same run 1,000 plain QoS 1 publishes from
 // another client to the same subscriber: the broker's own cost. The
-// difference is what the bridge adds (parse, intake queue, model update,
-// and the publisher goroutine sending the lock's retained topics before
-// the event, each a QoS 1 round trip).
+// difference is what the bridge adds (HTTP, parse, intake queue, model
+// update, publisher goroutine).
 func BenchmarkWebhookToMQTT(b *testing.B) {
 	lock := sifelytest.LockSpec{ID: 7500001, Alias: "Front", GatewayID: 3, State: sifelytest.StateLocked, Battery: 90}
 	bb := newBenchBridge(b, []sifelytest.LockSpec{lock}, Options{
@@ -198,8 +197,8 @@ func BenchmarkWebhookToMQTT(b *testing.B) {
 		PollSpacing: -1,
 	}, sifely.Budget{}, nil)
 	const probeTopic = testBase + "/bench/probe"
-	eventTopic, availTopic := topic(lock.ID, "event"), topic(lock.ID, "availability")
-	sub := newArrivals(b, bb.broker.URL(), eventTopic, availTopic, probeTopic)
+	eventTopic := topic(lock.ID, "event")
+	sub := newArrivals(b, bb.broker.URL(), eventTopic, probeTopic)
 	pub, err := NewMQTTClient(MQTTOptions{URL: bb.broker.URL(), ClientID: fmt.Sprintf("bench-pub-%d", time.Now().UnixNano())})
 	if err != nil {
 		b.Fatal(err)
@@ -225,7 +224,7 @@ func BenchmarkWebhookToMQTT(b *testing.B) {
 
 	ctx := b.Context()
 	base := time.Now().Truncate(time.Millisecond)
-	var push, broker, post, firstMsg []time.Duration
+	var push, broker, post []time.Duration
 	seq := 0
 	b.ResetTimer()
 	for range b.N {
@@ -234,8 +233,7 @@ func BenchmarkWebhookToMQTT(b *testing.B) {
 			marker := fmt.Sprintf("bench-%06d", seq)
 
 			// The bridge: POST → event on the subscriber. The event is the
-			// last of the push's messages; the lock's availability is the
-			// first.
+			// push's first message; changed retained topics follow it.
 			rec := sifelytest.RecordSpec{RecordType: 4, RecordTypeFromLock: 4, Success: true, Username: marker,
 				LockDate: base.Add(time.Duration(seq) * time.Millisecond), ServerDate: base, Battery: 90}
 			start := time.Now()
@@ -244,9 +242,8 @@ func BenchmarkWebhookToMQTT(b *testing.B) {
 			if err != nil || status != 200 || body != "success" {
 				b.Fatalf("push %d: %d %q %v", seq, status, body, err)
 			}
-			first, last := sub.awaitPush(b, availTopic, eventTopic, marker)
+			last := sub.await(b, eventTopic, marker)
 			post = append(post, answered.Sub(start))
-			firstMsg = append(firstMsg, first.Sub(start))
 			push = append(push, last.Sub(start))
 
 			// The broker alone: publish → receipt.
@@ -270,11 +267,8 @@ func BenchmarkWebhookToMQTT(b *testing.B) {
 	b.ReportMetric(ms(p50-q50), "added-p50-ms")
 	b.ReportMetric(ms(p99-q99), "added-p99-ms")
 	slices.Sort(post)
-	slices.Sort(firstMsg)
 	b.ReportMetric(ms(percentile(post, 50)), "http-answer-p50-ms")
 	b.ReportMetric(ms(percentile(post, 99)), "http-answer-p99-ms")
-	b.ReportMetric(ms(percentile(firstMsg, 50)), "first-msg-p50-ms")
-	b.ReportMetric(ms(percentile(firstMsg, 99)), "first-msg-p99-ms")
 	b.ReportMetric(float64(len(push)), "pushes")
 }
 

@@ -168,6 +168,9 @@ type Bridge struct {
 	ctx context.Context
 	wg  sync.WaitGroup
 
+	// saveMu orders writes of the state file.
+	saveMu sync.Mutex
+
 	mu           sync.Mutex
 	locks        map[int64]*lockModel
 	cloudErr     error
@@ -414,8 +417,8 @@ func (b *Bridge) announceAll(ctx context.Context) {
 	ids := b.sortedIDs()
 	b.mu.Unlock()
 	for _, id := range ids {
-		b.publishDiscovery(ctx, id)
-		b.publishLock(ctx, id)
+		b.publishDiscovery(ctx, id, true)
+		b.publishLock(ctx, id, true)
 	}
 	b.publishInfo(ctx, true)
 }
@@ -447,7 +450,9 @@ func (b *Bridge) discoveryLock(m *lockModel) discovery.Lock {
 // codeFormat is the regular expression HA's code dialog checks.
 const codeFormat = `^\d{4,12}$`
 
-func (b *Bridge) publishDiscovery(ctx context.Context, id int64) {
+// publishDiscovery publishes a lock's discovery config; force sends it
+// even when unchanged.
+func (b *Bridge) publishDiscovery(ctx context.Context, id int64, force bool) {
 	b.mu.Lock()
 	m, ok := b.locks[id]
 	if !ok {
@@ -466,7 +471,7 @@ func (b *Bridge) publishDiscovery(ctx context.Context, id int64) {
 		b.log.Error("build discovery", "lock_id", id, "err", err)
 		return
 	}
-	b.pub.send(ctx, outMsg{topic: discovery.Topic(b.opts.DiscoveryPrefix, id), payload: payload, retain: true})
+	b.pub.send(ctx, outMsg{topic: discovery.Topic(b.opts.DiscoveryPrefix, id), payload: payload, retain: true, force: force})
 }
 
 // attributes is the JSON of <base>/<id>/attributes.
@@ -490,8 +495,9 @@ type attributes struct {
 // isoTime formats t as ISO-8601 with a numeric offset.
 func isoTime(t time.Time) string { return t.Format("2006-01-02T15:04:05.000-07:00") }
 
-// publishLock publishes every retained topic of one lock from the model.
-func (b *Bridge) publishLock(ctx context.Context, id int64) {
+// publishLock publishes every retained topic of one lock from the model;
+// force sends even the unchanged ones.
+func (b *Bridge) publishLock(ctx context.Context, id int64, force bool) {
 	b.mu.Lock()
 	m, ok := b.locks[id]
 	if !ok {
@@ -501,6 +507,7 @@ func (b *Bridge) publishLock(ctx context.Context, id int64) {
 	msgs := b.lockMessages(m)
 	b.mu.Unlock()
 	for _, msg := range msgs {
+		msg.force = force
 		b.pub.send(ctx, msg)
 	}
 }

@@ -219,7 +219,7 @@ func (b *Bridge) onCommand(m Message) {
 	// It is cleared from the broker so that it cannot be replayed again.
 	if m.Retained {
 		log.Warn("retained command ignored and cleared", "topic", m.Topic)
-		b.pub.send(b.ctx, outMsg{topic: m.Topic, payload: nil, retain: true})
+		b.pub.send(b.ctx, outMsg{topic: m.Topic, payload: nil, retain: true, force: true})
 		b.sendResult(result{LockID: id, Error: errClassRetained, Message: "retained commands are never executed"}, received)
 		return
 	}

@@ -110,8 +110,8 @@ func (b *Bridge) pollLocks(ctx context.Context) bool {
 	ids := b.sortedIDs()
 	b.mu.Unlock()
 	for _, id := range ids {
-		b.publishDiscovery(ctx, id)
-		b.publishLock(ctx, id)
+		b.publishDiscovery(ctx, id, false)
+		b.publishLock(ctx, id, false)
 	}
 	if b.opts.Metrics != nil {
 		b.opts.Metrics.Locks.Set(float64(len(ids)))
@@ -154,9 +154,9 @@ func (b *Bridge) clearDeparted(ctx context.Context, seen map[int64]bool) {
 	b.mu.Unlock()
 	for _, id := range gone {
 		b.log.Info("lock left the account, removing it", "lock_id", id)
-		b.pub.send(ctx, outMsg{topic: discovery.Topic(b.opts.DiscoveryPrefix, id), payload: nil, retain: true})
+		b.pub.send(ctx, outMsg{topic: discovery.Topic(b.opts.DiscoveryPrefix, id), payload: nil, retain: true, force: true})
 		for _, leaf := range retainedLeaves {
-			b.pub.send(ctx, outMsg{topic: b.t.lock(id, leaf), payload: nil, retain: true})
+			b.pub.send(ctx, outMsg{topic: b.t.lock(id, leaf), payload: nil, retain: true, force: true})
 		}
 	}
 }
@@ -303,12 +303,22 @@ func (b *Bridge) noteCloudError(ctx context.Context, err error) {
 	b.publishInfo(ctx, false)
 }
 
+// saveStore writes the store. The state is encoded under the bridge's
+// mutex but written (with its fsync) outside it, so that a slow disk never
+// delays a push or a command.
 func (b *Bridge) saveStore() error {
+	b.saveMu.Lock()
+	defer b.saveMu.Unlock()
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.dirty = false
 	b.store.prune(2 * b.opts.RecordsLookback)
-	return b.store.save()
+	data, err := b.store.encode()
+	path := b.store.path
+	b.mu.Unlock()
+	if err != nil || data == nil {
+		return err
+	}
+	return writeFileAtomic(path, data)
 }
 
 // markDirty asks the saver to write the store soon.

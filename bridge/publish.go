@@ -27,7 +27,10 @@ type outMsg struct {
 	topic   string
 	payload []byte
 	retain  bool
-	flush   bool // not a message: publish the outbox now
+	// force publishes a retained message even when the broker already
+	// holds the same payload from us (re-announcements).
+	force bool
+	flush bool // not a message: publish the outbox now
 }
 
 // publisher sends messages to the broker from one goroutine, in the order
@@ -45,6 +48,11 @@ type publisher struct {
 	mu      sync.Mutex
 	outbox  []outMsg
 	dropped int64
+
+	// last holds the payload last published on each retained topic, so an
+	// unchanged state is not sent again (only the publishing goroutine
+	// touches it).
+	last map[string]string
 }
 
 func newPublisher(b Broker, log *slog.Logger, outboxSize int) *publisher {
@@ -54,6 +62,7 @@ func newPublisher(b Broker, log *slog.Logger, outboxSize int) *publisher {
 		timeout: 10 * time.Second,
 		queue:   make(chan outMsg, 4096),
 		max:     outboxSize,
+		last:    map[string]string{},
 	}
 }
 
@@ -111,11 +120,21 @@ func (p *publisher) handle(ctx context.Context, m outMsg) {
 		p.sendOutbox(ctx)
 		return
 	}
+	if m.retain && !m.force {
+		if last, ok := p.last[m.topic]; ok && last == string(m.payload) {
+			return
+		}
+	}
 	if err := p.publish(ctx, m); err != nil {
 		if !m.retain {
 			p.keep(m)
 		}
+		delete(p.last, m.topic)
 		p.log.Debug("publish deferred", "topic", m.topic, "err", err)
+		return
+	}
+	if m.retain {
+		p.last[m.topic] = string(m.payload)
 	}
 }
 

@@ -163,7 +163,9 @@ func (b *Bridge) handleRecords(ctx context.Context, id int64, recs []sifely.Reco
 	}
 	if len(msgs) > 0 {
 		m.lastSeen = b.opts.Now()
-		msgs = append(b.lockMessages(m), msgs...)
+		// Events first: they are what automations wait for; the retained
+		// state follows.
+		msgs = append(msgs, b.lockMessages(m)...)
 		if m.lastUnlock != nil {
 			lu := *m.lastUnlock
 			c.LastUnlock = &lu

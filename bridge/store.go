@@ -113,10 +113,11 @@ func (s *store) prune(keep time.Duration) {
 	}
 }
 
-// save writes the store atomically (temp file, fsync, rename), mode 0600.
-func (s *store) save() error {
+// encode returns the state file's content, or nil when the store is kept
+// in memory only.
+func (s *store) encode() ([]byte, error) {
 	if s.path == "" {
-		return nil
+		return nil, nil
 	}
 	doc := storeJSON{Version: 1, Locks: map[string]*lockCursor{}}
 	for id, c := range s.locks {
@@ -124,9 +125,9 @@ func (s *store) save() error {
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
+		return nil, fmt.Errorf("encode state: %w", err)
 	}
-	return writeFileAtomic(s.path, b)
+	return b, nil
 }
 
 // writeFileAtomic replaces path with data so that a crash leaves either the

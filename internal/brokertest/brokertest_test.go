@@ -99,7 +99,7 @@ func TestLocalConfig(t *testing.T) {
 		"allow_anonymous true\n",
 		"persistence true\n",
 		"persistence_location state/\n",
-		"autosave_interval 1\n",
+		"autosave_interval 1800\n",
 		"log_dest stderr\n",
 	} {
 		if !strings.Contains(got, want) {
