@@ -44,14 +44,41 @@ func (b *Bridge) pollLocks(ctx context.Context) bool {
 	}
 	now := b.opts.Now()
 	seen := map[int64]bool{}
-	var added []int64
+	for _, l := range locks {
+		if l.ID > 0 {
+			seen[l.ID] = true
+		}
+	}
+
+	// Details first, of new locks and of those whose details failed
+	// before: a new lock is announced only once its model and firmware
+	// are known (or could not be had), so Home Assistant never sees a
+	// half-described device.
+	b.mu.Lock()
+	var needDetail []int64
+	for id := range seen {
+		if m, ok := b.locks[id]; !ok || m.detail == nil {
+			needDetail = append(needDetail, id)
+		}
+	}
+	b.mu.Unlock()
+	slices.Sort(needDetail)
+	details := map[int64]sifely.LockDetail{}
+	for _, id := range needDetail {
+		detail, err := b.cloud.LockDetail(ctx, id)
+		if err != nil {
+			b.log.Warn("lock detail failed", "lock_id", id, "err", err)
+			continue
+		}
+		details[id] = detail
+	}
+
 	b.mu.Lock()
 	b.cloudErr = nil
 	for _, l := range locks {
 		if l.ID <= 0 {
 			continue
 		}
-		seen[l.ID] = true
 		m, ok := b.locks[l.ID]
 		if !ok {
 			m = &lockModel{battery: -1, available: true, gatewayOnline: l.HasGateway}
@@ -60,7 +87,6 @@ func (b *Bridge) pollLocks(ctx context.Context) bool {
 				m.lastUnlock = &lu
 			}
 			b.locks[l.ID] = m
-			added = append(added, l.ID)
 			b.log.Info("lock found", "lock_id", l.ID, "alias", l.Alias)
 		}
 		m.info = l
@@ -70,37 +96,17 @@ func (b *Bridge) pollLocks(ctx context.Context) bool {
 		if l.Online != nil {
 			m.available = *l.Online
 		}
+		if d, ok := details[l.ID]; ok {
+			m.detail = &d
+			if d.Frozen && m.transition == "" {
+				m.transition = StateJammed
+				m.transitionAt = now
+			}
+		}
 		m.lastSeen = now
 		b.store.cursor(l.ID).Known = true
 	}
 	b.mu.Unlock()
-
-	// Details of new locks, and of locks whose details failed before.
-	b.mu.Lock()
-	for id, m := range b.locks {
-		if m.detail == nil && !slices.Contains(added, id) {
-			added = append(added, id)
-		}
-	}
-	b.mu.Unlock()
-	slices.Sort(added)
-	for _, id := range added {
-		detail, err := b.cloud.LockDetail(ctx, id)
-		if err != nil {
-			b.log.Warn("lock detail failed", "lock_id", id, "err", err)
-		} else {
-			b.mu.Lock()
-			if m, ok := b.locks[id]; ok {
-				d := detail
-				m.detail = &d
-				if detail.Frozen && m.transition == "" {
-					m.transition = StateJammed
-					m.transitionAt = now
-				}
-			}
-			b.mu.Unlock()
-		}
-	}
 	b.clearDeparted(ctx, seen)
 	b.syncOnce.Do(func() { close(b.synced) })
 	if err := b.saveStore(); err != nil {
