@@ -177,19 +177,28 @@ type secretReader func(path string) (string, error)
 
 // loadConfig is LoadConfig after the file is read; readSecret reads secret
 // files and credentials.
+//
+// Problems are reported all at once: unknown or mistyped keys do not hide
+// a bad cron spec or URL elsewhere in the file.
 func loadConfig(data []byte, getenv func(string) string, demo bool, readSecret secretReader) (Config, error) {
-	cfg, err := decodeConfig(data)
+	cfg, shapeErr, err := decodeConfig(data)
 	if err != nil {
-		return Config{}, err
+		return Config{}, errors.Join(shapeErr, err)
 	}
+	errs := []error{shapeErr}
 	if err := applyEnv(&cfg, getenv); err != nil {
-		return Config{}, err
+		errs = append(errs, err)
 	}
 	if err := resolveSecrets(&cfg, getenv("CREDENTIALS_DIRECTORY"), readSecret); err != nil {
-		return Config{}, err
+		errs = append(errs, err)
 	}
 	if dir := stateDirectory(getenv("STATE_DIRECTORY")); dir != "" {
 		cfg.StateDir = dir
+	}
+	if err := errors.Join(errs...); err != nil {
+		// Validate what could be read, to name every problem in one go;
+		// missing secrets may be a consequence of the errors above.
+		return Config{}, errors.Join(err, cfg.validate(true))
 	}
 	if err := cfg.validate(demo); err != nil {
 		return Config{}, err
@@ -197,39 +206,46 @@ func loadConfig(data []byte, getenv func(string) string, demo bool, readSecret s
 	return cfg, nil
 }
 
-// decodeConfig decodes YAML strictly over the defaults. Empty input gives
-// the defaults.
-func decodeConfig(data []byte) (Config, error) {
-	cfg := DefaultConfig()
+// decodeConfig decodes YAML over the defaults. Empty input gives the
+// defaults. shapeErr names every unknown or mistyped key; the rest of the
+// file is still decoded (leniently) so that later checks can report their
+// problems too. err means nothing usable could be decoded.
+func decodeConfig(data []byte) (cfg Config, shapeErr, err error) {
+	cfg = DefaultConfig()
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return Config{}, fmt.Errorf("parse yaml: %w", err)
+		return Config{}, nil, fmt.Errorf("parse yaml: %w", err)
 	}
 	if len(root.Content) == 0 {
-		return cfg, nil
+		return cfg, nil, nil
 	}
 	doc := root.Content[0]
 	if doc.Kind == yaml.ScalarNode && doc.ShortTag() == "!!null" {
-		return cfg, nil
+		return cfg, nil, nil
 	}
 	// The shape check names each unknown or mistyped key by its full path;
 	// the strict decoder below remains the backstop.
 	w := shapeChecker{active: map[*yaml.Node]bool{}}
-	if err := w.check(doc, reflect.TypeFor[Config](), nil); err != nil {
-		return Config{}, err
-	}
+	shapeErr = w.check(doc, reflect.TypeFor[Config](), nil)
 	if w.steps > maxShapeSteps {
-		return Config{}, errors.New("config: too many aliases")
+		return Config{}, nil, errors.New("config: too many aliases")
+	}
+	if shapeErr != nil && w.cyclic {
+		return Config{}, shapeErr, errors.New("config: cannot decode")
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
+	dec.KnownFields(shapeErr == nil)
 	if err := dec.Decode(&cfg); err != nil {
-		return Config{}, fmt.Errorf("decode yaml: %w", err)
+		if shapeErr != nil {
+			// The mistyped values are already named.
+			return Config{}, shapeErr, errors.New("config: cannot decode")
+		}
+		return Config{}, nil, fmt.Errorf("decode yaml: %w", err)
 	}
 	if cfg.Locks == nil {
 		cfg.Locks = LockMap{}
 	}
-	return cfg, nil
+	return cfg, shapeErr, nil
 }
 
 // maxShapeSteps bounds the nodes shapeChecker visits, so that aliases
@@ -243,6 +259,9 @@ type shapeChecker struct {
 	// itself is an error, not endless recursion.
 	active map[*yaml.Node]bool
 	steps  int
+	// cyclic is set when an anchor refers to itself: the YAML decoder
+	// would recurse without end, so the file must not be decoded.
+	cyclic bool
 }
 
 // check checks n, to be decoded into t at key path.
@@ -262,6 +281,7 @@ func (w *shapeChecker) check(n *yaml.Node, t reflect.Type, path []string) error 
 		key = "config"
 	}
 	if w.active[n] {
+		w.cyclic = true
 		return fmt.Errorf("%s: anchor refers to itself (line %d)", key, n.Line)
 	}
 	w.active[n] = true

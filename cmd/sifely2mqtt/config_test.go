@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -613,7 +614,8 @@ func TestDecodeAliasAmplification(t *testing.T) {
 
 func TestDecodeEmpty(t *testing.T) {
 	for _, in := range []string{"", "\n", "# only a comment\n", "~\n", "locks:\n"} {
-		got, err := decodeConfig([]byte(in))
+		got, shapeErr, err := decodeConfig([]byte(in))
+		err = errors.Join(shapeErr, err)
 		if err != nil {
 			t.Errorf("decodeConfig(%q) = %v", in, err)
 			continue
@@ -730,6 +732,20 @@ func TestStateDirectoryParse(t *testing.T) {
 	for _, tt := range tests {
 		if got := stateDirectory(tt.in); got != tt.want {
 			t.Errorf("stateDirectory(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// An unknown key does not hide the other problems of the file.
+func TestUnknownKeyDoesNotHideOtherProblems(t *testing.T) {
+	in := "sifely:\n  acount: x\npoll:\n  records: bogus\nmqtt:\n  url: ftp://x\n"
+	_, err := loadConfig([]byte(in), envMap(nil), false, noSecretFiles)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"sifely.acount: unknown key", "poll.records", "mqtt.url"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
 }
