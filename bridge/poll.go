@@ -93,8 +93,15 @@ func (b *Bridge) pollLocks(ctx context.Context) bool {
 		if l.Battery >= 0 {
 			m.battery = l.Battery
 		}
-		if l.Online != nil {
+		// The cloud answered: a lock is available unless the cloud says
+		// it is offline (WiFi locks) or its gateway was last seen offline.
+		switch {
+		case l.Online != nil:
 			m.available = *l.Online
+		case !l.HasGateway:
+			m.available = true
+		default:
+			m.available = m.gatewayOnline
 		}
 		if d, ok := details[l.ID]; ok {
 			m.detail = &d

@@ -66,6 +66,7 @@ func (b *Bridge) pollRecordsFor(ctx context.Context, id int64) {
 		}
 		return
 	}
+	b.cloudAnswered(ctx, id)
 	if !primed {
 		b.prime(ctx, id, recs)
 		return
@@ -346,3 +347,23 @@ func (b *Bridge) setAvailable(ctx context.Context, id int64, online bool) {
 // recordBattery reports whether a record carries a battery level. A lock
 // at 0 % cannot write records, so 0 means the field was empty or absent.
 func recordBattery(r sifely.Record) bool { return r.Battery > 0 && r.Battery <= 100 }
+
+// cloudAnswered marks a lock without a gateway available again after a
+// successful call about it: for such a lock, reaching the cloud is all
+// availability means. (Locks with a gateway recover through their state
+// poll, which also proves the gateway.)
+func (b *Bridge) cloudAnswered(ctx context.Context, id int64) {
+	b.mu.Lock()
+	m, ok := b.locks[id]
+	if !ok || m.available || m.info.HasGateway {
+		b.mu.Unlock()
+		return
+	}
+	m.available = true
+	msgs := b.lockMessages(m)
+	b.mu.Unlock()
+	b.log.Info("lock available again", "lock_id", id)
+	for _, msg := range msgs {
+		b.pub.send(ctx, msg)
+	}
+}

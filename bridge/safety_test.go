@@ -193,3 +193,34 @@ func TestPushBeforeLockListIsKept(t *testing.T) {
 	}
 	h.rec.waitFor(topic(lock.ID, "event"), contains("Early bird"))
 }
+
+// When the cloud cannot be reached every lock goes unavailable, and each
+// comes back once the cloud answers again — also a lock without a gateway,
+// which has no state poll to prove it.
+func TestCloudOutageAndRecovery(t *testing.T) {
+	gw := sifelytest.LockSpec{ID: 7500040, Alias: "With gateway", GatewayID: 9, State: sifelytest.StateLocked}
+	ble := sifelytest.LockSpec{ID: 7500041, Alias: "Bluetooth only", State: sifelytest.StateUnknown}
+	h := newHarness(t, harnessConfig{locks: []sifelytest.LockSpec{gw, ble}})
+	h.waitReady(gw)
+	h.rec.waitFor(topic(ble.ID, "availability"), equals("online"))
+
+	h.sim.Inject("/v3/lock/list", sifelytest.Fault{Times: 3, HTTPStatus: 503})
+	if h.bridge.pollLocks(h.bridge.ctx) {
+		t.Fatal("lock list poll succeeded against a failing cloud")
+	}
+	for _, id := range []int64{gw.ID, ble.ID} {
+		h.rec.waitFor(topic(id, "availability"), equals("offline"))
+	}
+	h.rec.waitFor(testBase+"/bridge/info", contains(`"status":"error"`))
+
+	// The cloud is back.
+	h.bridge.pollLocks(h.bridge.ctx)
+	h.bridge.pollStates(h.bridge.ctx)
+	for _, id := range []int64{gw.ID, ble.ID} {
+		h.rec.waitCount(topic(id, "availability"), 2, equals("online"))
+	}
+	h.rec.waitFor(testBase+"/bridge/info", func(string) bool {
+		all := h.rec.on(testBase + "/bridge/info")
+		return strings.Contains(all[len(all)-1], `"status":"ok"`)
+	})
+}
