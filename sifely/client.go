@@ -34,7 +34,9 @@ type Budget struct {
 	PerHour   int
 	PerDay    int
 	// CommandReserve is how many calls of each minute only lock and unlock
-	// may use, so that polls never starve a command. Default 5.
+	// may use, so that polls never starve a command. Default 5. Reads also
+	// leave the last twentieth of the hour's and the day's budget to
+	// commands.
 	CommandReserve int
 }
 

@@ -24,7 +24,8 @@ const (
 // limiter is a sliding-window counter over the calls sent in the last day.
 // Every request of the client, logins included, passes through wait; it
 // blocks until the call fits every window. Reads may not use the last
-// CommandReserve calls of a minute, so polls never starve a command.
+// CommandReserve calls of a minute, nor the last twentieth of the hour's
+// and the day's budget, so polls never starve a command.
 type limiter struct {
 	budget Budget
 	now    func() time.Time
@@ -103,12 +104,17 @@ func (l *limiter) wait(ctx context.Context, command bool) error {
 // nextSlot returns when the next call may be sent and whether the day's
 // budget is what stops it. The caller holds l.mu.
 func (l *limiter) nextSlot(now time.Time, command bool) (time.Time, bool) {
-	perMinute := l.budget.PerMinute
+	perMinute, perHour, perDay := l.budget.PerMinute, l.budget.PerHour, l.budget.PerDay
 	if !command {
+		// Reads leave room for commands in every window: the minute's
+		// CommandReserve, and a twentieth of the hour and of the day, so
+		// that polls that use up the hour or the day never lock a door out.
 		perMinute -= l.budget.CommandReserve
+		perHour -= perHour / 20
+		perDay -= perDay / 20
 	}
-	if l.count(now, day) >= l.budget.PerDay {
-		return l.freeAt(l.budget.PerDay, day), true
+	if l.count(now, day) >= perDay {
+		return l.freeAt(perDay, day), true
 	}
 	at := now
 	if l.pauseUntil.After(at) {
@@ -117,7 +123,7 @@ func (l *limiter) nextSlot(now time.Time, command bool) (time.Time, bool) {
 	for _, w := range []struct {
 		limit  int
 		window time.Duration
-	}{{perMinute, minute}, {l.budget.PerHour, hour}} {
+	}{{perMinute, minute}, {perHour, hour}} {
 		if l.count(now, w.window) >= w.limit {
 			if t := l.freeAt(w.limit, w.window); t.After(at) {
 				at = t

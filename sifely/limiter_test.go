@@ -175,3 +175,31 @@ func TestRateLimitPausesAllCalls(t *testing.T) {
 		})
 	}
 }
+
+// TestBudgetHourReserve: polls that use up their share of the hour leave a
+// twentieth of it to commands, which still go through at once.
+func TestBudgetHourReserve(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, srv := newBubbleClient(t, sifely.Budget{PerMinute: 30, PerHour: 40}, true)
+		for range 38 { // 40 less the hour's reserve of 2
+			if _, err := c.LockDetail(t.Context(), 7100001); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		if _, err := c.LockDetail(ctx, 7100001); !errors.Is(err, sifely.ErrBudgetExhausted) {
+			t.Errorf("read into the hour's reserve: got %v, want ErrBudgetExhausted", err)
+		}
+		start := time.Now()
+		if err := c.Unlock(ctx, 7100002); err != nil {
+			t.Errorf("command with the hour's reads used up: %v", err)
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("command waited %v, want none", waited)
+		}
+		if n := srv.Calls("/v3/lock/unlock"); n != 1 {
+			t.Errorf("unlock requests = %d, want 1", n)
+		}
+	})
+}
