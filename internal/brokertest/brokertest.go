@@ -6,17 +6,24 @@
 // eclipse-mosquitto:2 container through testcontainers-go when Docker is
 // reachable. When none is available the test is skipped, unless
 // SIFELY2MQTT_REQUIRE_BROKER=1, in which case it fails.
+//
+// StartWith starts a broker with TLS, client certificates or passwords; it
+// needs the local mosquitto binary (and mosquitto_passwd for passwords),
+// since neither an external broker nor the container can be configured.
 package brokertest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,6 +60,140 @@ type Broker struct {
 	conf    string
 	logFile string
 	proc    *process
+
+	// StartWith only.
+	sec security
+	ca  *testCA
+}
+
+// Options configure a broker started by StartWith. The zero value is the
+// broker of Start.
+type Options struct {
+	// TLS makes the listener speak MQTT over TLS (URL then starts with
+	// ssl://) with a server certificate for 127.0.0.1, ::1 and localhost,
+	// issued by an ECDSA CA generated for the test; CAFile returns it.
+	TLS bool
+	// ClientCerts, with TLS, makes the broker require a client certificate
+	// issued by the same CA (require_certificate); ClientCert issues one.
+	ClientCerts bool
+	// Users, when not empty, turns anonymous access off: only these
+	// username/password pairs may connect. Usernames may not contain ':';
+	// neither may contain a line break.
+	Users map[string]string
+}
+
+func (o Options) configured() bool { return o.TLS || o.ClientCerts || len(o.Users) > 0 }
+
+// security is the part of the local configuration that StartWith adds:
+// the files it generated for Options.
+type security struct {
+	caFile, certFile, keyFile string // TLS when certFile is set
+	requireCert               bool
+	passwordFile              string // no anonymous access when set
+}
+
+// StartWith returns a broker configured by o and stops it in tb's cleanup.
+// With o's zero value it is Start. Otherwise it runs the local mosquitto
+// binary, even when MQTT_TEST_BROKER is set (that broker cannot be
+// configured); without the binary, or without mosquitto_passwd when o has
+// Users, the test is skipped, or fails when SIFELY2MQTT_REQUIRE_BROKER=1.
+func StartWith(tb testing.TB, o Options) *Broker {
+	tb.Helper()
+	if !o.configured() {
+		return Start(tb)
+	}
+	if o.ClientCerts && !o.TLS {
+		tb.Fatal("brokertest: Options.ClientCerts needs Options.TLS")
+	}
+	bin := findMosquitto()
+	if bin == "" {
+		unavailable(tb, "a broker with TLS or passwords needs a mosquitto binary on PATH or in /usr/sbin")
+	}
+	dir := tb.TempDir()
+	var (
+		sec security
+		ca  *testCA
+	)
+	if o.TLS {
+		var err error
+		if ca, err = newCA(); err != nil {
+			tb.Fatalf("brokertest: %v", err)
+		}
+		sec.caFile = filepath.Join(dir, "ca.pem")
+		if err := os.WriteFile(sec.caFile, ca.pem, 0o600); err != nil {
+			tb.Fatalf("brokertest: write ca: %v", err)
+		}
+		if sec.certFile, sec.keyFile, err = ca.issue(serverTemplate(), dir, "server"); err != nil {
+			tb.Fatalf("brokertest: %v", err)
+		}
+		sec.requireCert = o.ClientCerts
+	}
+	if len(o.Users) > 0 {
+		passwd := findPasswd()
+		if passwd == "" {
+			unavailable(tb, "a broker with passwords needs mosquitto_passwd on PATH or in /usr/bin")
+		}
+		sec.passwordFile = filepath.Join(dir, "passwd")
+		if err := writePasswordFile(passwd, sec.passwordFile, o.Users); err != nil {
+			tb.Fatalf("brokertest: %v", err)
+		}
+	}
+	b := startLocal(tb, bin, sec)
+	b.ca = ca
+	return b
+}
+
+// CAFile returns the PEM file of the CA that issued the broker's server
+// certificate, or "" when the broker does not use TLS.
+func (b *Broker) CAFile() string { return b.sec.caFile }
+
+// ClientCert issues a client certificate from the broker's CA and returns
+// its PEM certificate and key files, in tb's temporary directory. The broker
+// must have been started with Options.TLS.
+func (b *Broker) ClientCert(tb testing.TB) (certFile, keyFile string) {
+	tb.Helper()
+	if b.ca == nil {
+		tb.Fatal("brokertest: ClientCert needs a broker started with Options.TLS")
+	}
+	certFile, keyFile, err := b.ca.issue(clientTemplate("brokertest client"), tb.TempDir(), "client")
+	if err != nil {
+		tb.Fatalf("brokertest: %v", err)
+	}
+	return certFile, keyFile
+}
+
+func findPasswd() string {
+	if p, err := exec.LookPath("mosquitto_passwd"); err == nil {
+		return p
+	}
+	for _, p := range []string{"/usr/bin/mosquitto_passwd", "/usr/local/bin/mosquitto_passwd"} {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
+}
+
+// writePasswordFile writes users to file in Mosquitto's hashed format with
+// mosquitto_passwd -b, one user at a time. (Hashing a plain file with -U
+// would keep the passwords off the command line, but cuts them at a ':'.)
+func writePasswordFile(passwd, file string, users map[string]string) error {
+	for _, user := range slices.Sorted(maps.Keys(users)) {
+		pass := users[user]
+		if user == "" || strings.ContainsAny(user, ":\r\n") || strings.ContainsAny(pass, "\r\n") {
+			return fmt.Errorf("user %q: usernames must be non-empty without ':', and neither may contain a line break", user)
+		}
+	}
+	for i, user := range slices.Sorted(maps.Keys(users)) {
+		args := []string{"-b", file, user, users[user]}
+		if i == 0 {
+			args = slices.Insert(args, 1, "-c") // the first call creates the file
+		}
+		if out, err := exec.Command(passwd, args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("add user %q with %s: %w: %s", user, passwd, err, bytes.TrimSpace(out))
+		}
+	}
+	return nil
 }
 
 // process is one run of the local mosquitto binary.
@@ -69,7 +210,7 @@ func Start(tb testing.TB) *Broker {
 		return external(tb, u)
 	}
 	if bin := findMosquitto(); bin != "" {
-		return startLocal(tb, bin)
+		return startLocal(tb, bin, security{})
 	}
 	b, reason := startContainer(tb)
 	if b == nil {
@@ -88,7 +229,8 @@ func unavailable(tb testing.TB, reason string) {
 	tb.Skipf("brokertest: no MQTT broker available: %s", reason)
 }
 
-// URL returns the broker's URL, e.g. tcp://127.0.0.1:41234.
+// URL returns the broker's URL, e.g. tcp://127.0.0.1:41234, or
+// ssl://127.0.0.1:41234 with Options.TLS.
 func (b *Broker) URL() string { return b.url }
 
 // Addr returns the broker's host:port.
@@ -165,10 +307,11 @@ func findMosquitto() string {
 	return ""
 }
 
-func startLocal(tb testing.TB, bin string) *Broker {
+func startLocal(tb testing.TB, bin string, sec security) *Broker {
 	tb.Helper()
 	dir := tb.TempDir()
 	b := &Broker{
+		sec:     sec,
 		bin:     bin,
 		conf:    filepath.Join(dir, "mosquitto.conf"),
 		logFile: filepath.Join(dir, "mosquitto.log"),
@@ -197,7 +340,10 @@ func startLocal(tb testing.TB, bin string) *Broker {
 		}
 		b.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		b.url = "tcp://" + b.addr
-		if err := os.WriteFile(b.conf, []byte(localConfig(port, dir)), 0o600); err != nil {
+		if sec.certFile != "" {
+			b.url = "ssl://" + b.addr
+		}
+		if err := os.WriteFile(b.conf, []byte(securedConfig(port, dir, sec)), 0o600); err != nil {
 			tb.Fatalf("brokertest: write mosquitto config: %v", err)
 		}
 		p, err := b.spawn()
@@ -218,9 +364,24 @@ func startLocal(tb testing.TB, bin string) *Broker {
 // localConfig is the configuration of a local broker listening on port, with
 // its persistence and log in dir.
 func localConfig(port int, dir string) string {
+	return securedConfig(port, dir, security{})
+}
+
+// securedConfig is localConfig with the TLS and authentication settings of
+// sec.
+func securedConfig(port int, dir string, sec security) string {
 	var c strings.Builder
 	fmt.Fprintf(&c, "listener %d 127.0.0.1\n", port)
-	c.WriteString("allow_anonymous true\n")
+	if sec.certFile != "" {
+		fmt.Fprintf(&c, "cafile %s\ncertfile %s\nkeyfile %s\n", sec.caFile, sec.certFile, sec.keyFile)
+		fmt.Fprintf(&c, "require_certificate %t\n", sec.requireCert)
+	}
+	if sec.passwordFile != "" {
+		c.WriteString("allow_anonymous false\n")
+		fmt.Fprintf(&c, "password_file %s\n", sec.passwordFile)
+	} else {
+		c.WriteString("allow_anonymous true\n")
+	}
 	c.WriteString("persistence true\n")
 	fmt.Fprintf(&c, "persistence_location %s%c\n", dir, filepath.Separator)
 	c.WriteString("persistence_file mosquitto.db\n")
