@@ -93,6 +93,10 @@ type Options struct {
 	// OutboxSize bounds the events kept while the broker is down (default 10000).
 	OutboxSize int
 
+	// DailyBudget is the cloud client's daily call budget, used to warn
+	// when the poll schedule cannot fit in it; 0 skips the check.
+	DailyBudget int
+
 	Webhook func() WebhookStats // webhook status for bridge/info; nil = off
 	Metrics *Metrics            // may be nil
 	Logger  *slog.Logger

@@ -26,6 +26,7 @@ func (b *Bridge) initialSync(ctx context.Context) {
 		}
 		backoff = min(backoff*2, 5*time.Minute)
 	}
+	b.checkBudget()
 	b.pollStates(ctx)
 	b.pollRecords(ctx)
 }

@@ -154,6 +154,7 @@ func runDaemon(ctx context.Context, cfg Config, opts runOptions, logger *slog.Lo
 		Schedule:        bridge.Schedule{State: cfg.Poll.State, Locks: cfg.Poll.Locks, Records: cfg.Poll.Records},
 		Locks:           lockSettings,
 		StateDir:        stateDir,
+		DailyBudget:     cfg.Sifely.Budget.PerDay,
 		Metrics:         metrics,
 		Logger:          logger,
 	}
