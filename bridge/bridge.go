@@ -90,6 +90,9 @@ type Options struct {
 	// PushFollowUp is the wait after a webhook push before the records
 	// poll that confirms it (default 15s).
 	PushFollowUp time.Duration
+	// SaveInterval is how often the state file is written while it has
+	// changes, and bridge/info refreshed (default 5s).
+	SaveInterval time.Duration
 	// OutboxSize bounds the events kept while the broker is down (default 10000).
 	OutboxSize int
 
@@ -138,6 +141,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.PushFollowUp <= 0 {
 		o.PushFollowUp = 15 * time.Second
+	}
+	if o.SaveInterval <= 0 {
+		o.SaveInterval = 5 * time.Second
 	}
 	if o.OutboxSize <= 0 {
 		o.OutboxSize = 10000

@@ -3,6 +3,7 @@ package bridge
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -234,9 +235,14 @@ func TestGatewayBusyAndOffline(t *testing.T) {
 	if !strings.Contains(res, `"error":"gateway_busy"`) {
 		t.Errorf("result = %s, want gateway_busy", res)
 	}
-	states := h.rec.on(topic(lock.ID, "state"))
-	if last := states[len(states)-1]; last != StateLocked {
-		t.Errorf("state after busy = %q (all %q), want LOCKED", last, states)
+	// The state topic (a stream of its own) shows UNLOCKING, then LOCKED
+	// again; never UNLOCKED or JAMMED.
+	h.rec.waitFor(topic(lock.ID, "state"), func(string) bool {
+		all := h.rec.on(topic(lock.ID, "state"))
+		return all[len(all)-1] == StateLocked && slices.Contains(all, StateUnlocking)
+	})
+	if states := h.rec.on(topic(lock.ID, "state")); slices.Contains(states, StateUnlocked) || slices.Contains(states, StateJammed) {
+		t.Errorf("states after busy = %q, want no UNLOCKED or JAMMED", states)
 	}
 	if h.sim.State(lock.ID) != sifelytest.StateLocked {
 		t.Errorf("simulated lock moved")
@@ -251,10 +257,7 @@ func TestGatewayBusyAndOffline(t *testing.T) {
 		t.Errorf("result = %s, want gateway_offline", res)
 	}
 	h.rec.waitFor(topic(lock.ID, "availability"), equals("offline"))
-	attrs := h.rec.on(topic(lock.ID, "attributes"))
-	if !strings.Contains(attrs[len(attrs)-1], `"gateway_online":false`) {
-		t.Errorf("attributes after offline = %s", attrs[len(attrs)-1])
-	}
+	h.rec.waitFor(topic(lock.ID, "attributes"), contains(`"gateway_online":false`))
 	// Back online: the next state poll restores availability.
 	h.sim.SetGatewayOnline(lock.GatewayID, true)
 	h.bridge.pollStates(h.bridge.ctx)

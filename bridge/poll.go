@@ -317,22 +317,22 @@ func (b *Bridge) noteCloudError(ctx context.Context, err error) {
 	b.publishInfo(ctx, false)
 }
 
-// saveStore writes the store. The state is encoded under the bridge's
-// mutex but written (with its fsync) outside it, so that a slow disk never
-// delays a push or a command.
+// saveStore writes the store. The state is copied under the bridge's
+// mutex, then encoded and written (with its fsync) outside it, so that
+// neither a large state nor a slow disk delays a push or a command.
 func (b *Bridge) saveStore() error {
 	b.saveMu.Lock()
 	defer b.saveMu.Unlock()
 	b.mu.Lock()
 	b.dirty = false
 	b.store.prune(2 * b.opts.RecordsLookback)
-	data, err := b.store.encode()
-	path := b.store.path
+	snap := b.store.snapshot()
 	b.mu.Unlock()
+	data, err := snap.encode()
 	if err != nil || data == nil {
 		return err
 	}
-	return writeFileAtomic(path, data)
+	return writeFileAtomic(snap.path, data)
 }
 
 // markDirty asks the saver to write the store soon.
@@ -342,28 +342,25 @@ func (b *Bridge) markDirty() {
 	b.mu.Unlock()
 }
 
-// runSaver writes the store at most twice a second while it has changes,
-// keeping disk writes off the push-to-MQTT path. Run saves it once more at
-// shutdown.
+// runSaver writes the store every SaveInterval while it has changes, and
+// refreshes bridge/info and the gauges. Disk writes stay off the
+// push-to-MQTT path and few (an fsync stalls a small machine for
+// milliseconds, and SD cards wear); Run saves once more at shutdown, so
+// only a crash can lose the last interval's cursors.
 func (b *Bridge) runSaver(ctx context.Context) {
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := time.NewTicker(b.opts.SaveInterval)
 	defer tick.Stop()
-	n := 0
 	for {
 		select {
 		case <-tick.C:
-			// Every 5 s: bridge/info if it changed (webhook counters,
-			// cloud budget), and the gauges.
-			if n++; n%10 == 0 {
-				b.publishInfo(ctx, false)
-				if m := b.opts.Metrics; m != nil {
-					m.MQTTConnected.Set(boolGauge(b.broker.Connected()))
-					b.mu.Lock()
-					for id, lm := range b.locks {
-						m.LockAvailable.WithLabelValues(strconv.FormatInt(id, 10)).Set(boolGauge(lm.available))
-					}
-					b.mu.Unlock()
+			b.publishInfo(ctx, false)
+			if m := b.opts.Metrics; m != nil {
+				m.MQTTConnected.Set(boolGauge(b.broker.Connected()))
+				b.mu.Lock()
+				for id, lm := range b.locks {
+					m.LockAvailable.WithLabelValues(strconv.FormatInt(id, 10)).Set(boolGauge(lm.available))
 				}
+				b.mu.Unlock()
 			}
 			b.mu.Lock()
 			dirty := b.dirty

@@ -33,48 +33,65 @@ type outMsg struct {
 	flush bool // not a message: publish the outbox now
 }
 
-// publisher sends messages to the broker from one goroutine, in the order
-// they were queued. Retained messages that cannot be sent are dropped: the
-// bridge republishes every retained state from its model on reconnect.
-// Non-retained messages (events, results) wait in a bounded outbox and are
-// sent, in order, once the broker is back.
+// publisher sends messages to the broker in two streams, each from a
+// goroutine of its own, so that an event never waits behind the retained
+// state updates of an earlier one:
+//
+//   - retained messages (discovery, states) are conflated: only the newest
+//     queued payload of a topic is sent, topics in the order they were first
+//     queued. A burst of pushes thus costs one publish per changed topic, not
+//     one per push, and senders never wait for the broker. One that cannot
+//     be sent is dropped, since the bridge republishes every retained state
+//     from its model on reconnect; one whose payload the broker already holds
+//     from us is skipped unless forced.
+//   - non-retained messages (events, results) go out one by one in the order
+//     queued; while the broker is away they wait in a bounded outbox and are
+//     sent, still in order, once it is back.
+//
+// Order holds within each stream, not between them.
 type publisher struct {
-	broker  Broker
-	log     *slog.Logger
-	timeout time.Duration
-	queue   chan outMsg
-	max     int
+	broker   Broker
+	log      *slog.Logger
+	timeout  time.Duration
+	retained *conflater
+	stream   chan outMsg
+	max      int
 
 	mu      sync.Mutex
 	outbox  []outMsg
 	dropped int64
 
-	// last holds the payload last published on each retained topic, so an
-	// unchanged state is not sent again (only the publishing goroutine
-	// touches it).
+	// last holds the payload last published on each retained topic (only
+	// the retained stream's goroutine touches it).
 	last map[string]string
 }
 
 func newPublisher(b Broker, log *slog.Logger, outboxSize int) *publisher {
 	return &publisher{
-		broker:  b,
-		log:     log,
-		timeout: 10 * time.Second,
-		queue:   make(chan outMsg, 4096),
-		max:     outboxSize,
-		last:    map[string]string{},
+		broker:   b,
+		log:      log,
+		timeout:  10 * time.Second,
+		retained: newConflater(),
+		stream:   make(chan outMsg, 4096),
+		max:      outboxSize,
+		last:     map[string]string{},
 	}
 }
 
-// send queues a message. It blocks only when the queue is full.
+// send queues a message on its stream. Only a full non-retained queue
+// makes it wait.
 func (p *publisher) send(ctx context.Context, m outMsg) {
+	if m.retain {
+		p.retained.put(m)
+		return
+	}
 	select {
-	case p.queue <- m:
+	case p.stream <- m:
 	case <-ctx.Done():
 	}
 }
 
-// flushOutbox asks the publishing goroutine to send the outbox.
+// flushOutbox asks the non-retained stream to send the outbox.
 func (p *publisher) flushOutbox(ctx context.Context) { p.send(ctx, outMsg{flush: true}) }
 
 // pending returns how many messages wait in the outbox.
@@ -84,29 +101,91 @@ func (p *publisher) pending() int {
 	return len(p.outbox)
 }
 
-// run publishes until ctx ends, then drains what is queued with a short
-// deadline so that shutdown messages still go out.
+// run publishes both streams until ctx ends.
 func (p *publisher) run(ctx context.Context) {
-	for {
-		select {
-		case m := <-p.queue:
-			p.handle(ctx, m)
-		case <-ctx.Done():
-			return
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			for m, ok := p.retained.next(); ok; m, ok = p.retained.next() {
+				p.handle(ctx, m)
+			}
+			select {
+			case <-p.retained.wake:
+			case <-ctx.Done():
+				return
+			}
 		}
-	}
+	})
+	wg.Go(func() {
+		for {
+			select {
+			case m := <-p.stream:
+				p.handle(ctx, m)
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	wg.Wait()
 }
 
 // drain sends whatever is queued, used at shutdown before disconnecting.
 func (p *publisher) drain(ctx context.Context) {
-	for {
+	for done := false; !done; {
 		select {
-		case m := <-p.queue:
+		case m := <-p.stream:
 			p.handle(ctx, m)
 		default:
-			return
+			done = true
 		}
 	}
+	for m, ok := p.retained.next(); ok; m, ok = p.retained.next() {
+		p.handle(ctx, m)
+	}
+}
+
+// conflater queues retained messages, keeping only the newest of each
+// topic.
+type conflater struct {
+	mu     sync.Mutex
+	order  []string
+	latest map[string]outMsg
+	wake   chan struct{}
+}
+
+func newConflater() *conflater {
+	return &conflater{latest: map[string]outMsg{}, wake: make(chan struct{}, 1)}
+}
+
+// put queues m, replacing a queued message of the same topic (a forced
+// one stays forced).
+func (c *conflater) put(m outMsg) {
+	c.mu.Lock()
+	if prev, ok := c.latest[m.topic]; ok {
+		m.force = m.force || prev.force
+	} else {
+		c.order = append(c.order, m.topic)
+	}
+	c.latest[m.topic] = m
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next takes the oldest queued topic's newest message.
+func (c *conflater) next() (outMsg, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.order) == 0 {
+		return outMsg{}, false
+	}
+	t := c.order[0]
+	c.order = c.order[1:]
+	m := c.latest[t]
+	delete(c.latest, t)
+	return m, true
 }
 
 func (p *publisher) handle(ctx context.Context, m outMsg) {
@@ -126,10 +205,11 @@ func (p *publisher) handle(ctx context.Context, m outMsg) {
 		}
 	}
 	if err := p.publish(ctx, m); err != nil {
-		if !m.retain {
+		if m.retain {
+			delete(p.last, m.topic)
+		} else {
 			p.keep(m)
 		}
-		delete(p.last, m.topic)
 		p.log.Debug("publish deferred", "topic", m.topic, "err", err)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -113,17 +114,39 @@ func (s *store) prune(keep time.Duration) {
 	}
 }
 
+// storeSnapshot is a copy of the store that can be encoded without the
+// bridge's mutex.
+type storeSnapshot struct {
+	path string
+	doc  storeJSON
+}
+
+// snapshot copies the store (the caller holds the bridge's mutex). The copy
+// is cheap next to JSON encoding, which then runs outside the mutex.
+func (s *store) snapshot() storeSnapshot {
+	if s.path == "" {
+		return storeSnapshot{}
+	}
+	doc := storeJSON{Version: 1, Locks: make(map[string]*lockCursor, len(s.locks))}
+	for id, c := range s.locks {
+		cp := *c
+		cp.Seen = maps.Clone(c.Seen)
+		if c.LastUnlock != nil {
+			lu := *c.LastUnlock
+			cp.LastUnlock = &lu
+		}
+		doc.Locks[strconv.FormatInt(id, 10)] = &cp
+	}
+	return storeSnapshot{path: s.path, doc: doc}
+}
+
 // encode returns the state file's content, or nil when the store is kept
 // in memory only.
-func (s *store) encode() ([]byte, error) {
+func (s storeSnapshot) encode() ([]byte, error) {
 	if s.path == "" {
 		return nil, nil
 	}
-	doc := storeJSON{Version: 1, Locks: map[string]*lockCursor{}}
-	for id, c := range s.locks {
-		doc.Locks[strconv.FormatInt(id, 10)] = c
-	}
-	b, err := json.Marshal(doc)
+	b, err := json.Marshal(s.doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode state: %w", err)
 	}
