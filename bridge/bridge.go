@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -191,6 +192,10 @@ type Bridge struct {
 	started      time.Time
 	dirty        bool // the store has changes not yet saved
 
+	// heartbeat is when the saver loop last got through a round (unix ns):
+	// a stale one means the bridge is stuck.
+	heartbeat atomic.Int64
+
 	intake  chan sifely.Notification
 	stopped chan struct{} // closed when Run returns: pushes are refused
 	synced  chan struct{} // closed once the first lock list is loaded
@@ -269,6 +274,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.mu.Lock()
 	b.ctx = runCtx
 	b.started = b.opts.Now()
+	b.heartbeat.Store(b.started.UnixNano())
 	b.mu.Unlock()
 
 	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
@@ -642,4 +648,18 @@ func (b *Bridge) publishInfo(ctx context.Context, force bool) {
 		return
 	}
 	b.pub.send(ctx, outMsg{topic: b.t.bridgeInfo(), payload: payload, retain: true})
+}
+
+// Healthy reports whether the bridge's loops are alive: the periodic
+// round (state save, bridge/info) must have run within three intervals. It
+// feeds the systemd watchdog, so a stuck bridge gets restarted.
+func (b *Bridge) Healthy() error {
+	last := b.heartbeat.Load()
+	if last == 0 {
+		return nil // not running yet
+	}
+	if since := b.opts.Now().Sub(time.Unix(0, last)); since > 3*b.opts.SaveInterval {
+		return fmt.Errorf("bridge loop stalled for %s", since.Round(time.Second))
+	}
+	return nil
 }

@@ -354,6 +354,7 @@ func (b *Bridge) runSaver(ctx context.Context) {
 		select {
 		case <-tick.C:
 			b.publishInfo(ctx, false)
+			b.heartbeat.Store(b.opts.Now().UnixNano())
 			if m := b.opts.Metrics; m != nil {
 				m.MQTTConnected.Set(boolGauge(b.broker.Connected()))
 				b.mu.Lock()

@@ -185,7 +185,7 @@ func runDaemon(ctx context.Context, cfg Config, opts runOptions, logger *slog.Lo
 			if !mqtt.Connected() {
 				return errors.New("mqtt not connected")
 			}
-			return nil
+			return br.Healthy()
 		}
 		h := bridge.NewHTTPHandler(health, metrics)
 		srv, addr, err := listen(cfg.HTTP.Listen, &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second})
@@ -217,7 +217,7 @@ func runDaemon(ctx context.Context, cfg Config, opts runOptions, logger *slog.Lo
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		notifySystemd(ctx, logger)
+		notifySystemd(ctx, logger, br.Healthy)
 	}()
 	if sim != nil {
 		every := opts.DemoActivity
@@ -253,9 +253,10 @@ func listen(addr string, srv *http.Server) (*http.Server, string, error) {
 	return srv, ln.Addr().String(), nil
 }
 
-// notifySystemd tells systemd the service is ready and keeps its watchdog
-// fed while ctx lasts; outside systemd it does nothing.
-func notifySystemd(ctx context.Context, logger *slog.Logger) {
+// notifySystemd tells systemd the service is ready and feeds its watchdog
+// while ctx lasts and healthy says the bridge is alive; outside systemd it
+// does nothing.
+func notifySystemd(ctx context.Context, logger *slog.Logger, healthy func() error) {
 	if ok, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 		logger.Warn("sd_notify", "err", err)
 	} else if !ok {
@@ -272,6 +273,10 @@ func notifySystemd(ctx context.Context, logger *slog.Logger) {
 	for {
 		select {
 		case <-tick.C:
+			if err := healthy(); err != nil {
+				logger.Error("not feeding the systemd watchdog", "err", err)
+				continue
+			}
 			_, _ = daemon.SdNotify(false, daemon.SdNotifyWatchdog)
 		case <-ctx.Done():
 			_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
