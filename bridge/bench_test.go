@@ -112,24 +112,6 @@ func newArrivals(b *testing.B, url string, filters ...string) *arrivals {
 	return a
 }
 
-// startClient connects c and closes it when the benchmark ends.
-func startClient(b *testing.B, c *MQTTClient) {
-	b.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
-	defer cancel()
-	if err := c.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.WaitConnected(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		c.Close(ctx)
-	})
-}
-
 // await returns the arrival time of the first message on topic whose
 // payload contains marker, skipping others.
 func (a *arrivals) await(b *testing.B, topic, marker string) time.Time {
@@ -143,29 +125,6 @@ func (a *arrivals) await(b *testing.B, topic, marker string) time.Time {
 			}
 		case <-deadline:
 			b.Fatalf("no message on %s containing %q within %s", topic, marker, waitLong)
-		}
-	}
-}
-
-// awaitPush returns the arrival times of the first message on firstTopic
-// and of the message on lastTopic containing marker, which ends the push.
-func (a *arrivals) awaitPush(b *testing.B, firstTopic, lastTopic, marker string) (first, last time.Time) {
-	b.Helper()
-	deadline := time.After(waitLong)
-	for {
-		select {
-		case m := <-a.ch:
-			if m.topic == firstTopic && first.IsZero() {
-				first = m.at
-			}
-			if m.topic == lastTopic && strings.Contains(m.payload, marker) {
-				if first.IsZero() {
-					b.Fatalf("push %s: no message on %s before its event", marker, firstTopic)
-				}
-				return first, m.at
-			}
-		case <-deadline:
-			b.Fatalf("no message on %s containing %q within %s", lastTopic, marker, waitLong)
 		}
 	}
 }

@@ -173,7 +173,7 @@ type Bridge struct {
 	t      topics
 	pub    *publisher
 	store  *store
-	parser cron.Parser
+	sched  schedules // the polls' parsed schedules
 
 	// ctx is Run's context, for work started from MQTT handlers.
 	ctx context.Context
@@ -209,15 +209,22 @@ type Bridge struct {
 func New(opts Options, cloud Cloud, broker Broker) (*Bridge, error) {
 	opts.setDefaults()
 	var errs []error
-	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-	for _, s := range []struct{ key, spec string }{
-		{"poll.state", opts.Schedule.State},
-		{"poll.locks", opts.Schedule.Locks},
-		{"poll.records", opts.Schedule.Records},
+	parser := cronParser()
+	var sched schedules
+	for _, s := range []struct {
+		key  string
+		spec string
+		dst  *cron.Schedule
+	}{
+		{"poll.state", opts.Schedule.State, &sched.state},
+		{"poll.locks", opts.Schedule.Locks, &sched.locks},
+		{"poll.records", opts.Schedule.Records, &sched.records},
 	} {
-		if _, err := parseSpec(parser, s.spec); err != nil {
+		parsed, err := parseSpec(parser, s.spec)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.key, err))
 		}
+		*s.dst = parsed
 	}
 	if err := discovery.Validate(discovery.Options{DiscoveryPrefix: opts.DiscoveryPrefix, BaseTopic: opts.BaseTopic}); err != nil {
 		errs = append(errs, err)
@@ -238,7 +245,7 @@ func New(opts Options, cloud Cloud, broker Broker) (*Bridge, error) {
 		t:            topics{base: opts.BaseTopic},
 		pub:          newPublisher(broker, log, opts.OutboxSize),
 		store:        st,
-		parser:       parser,
+		sched:        sched,
 		locks:        map[int64]*lockModel{},
 		recordsNow:   map[int64]bool{},
 		gatewayState: map[int64]bool{},
@@ -249,6 +256,15 @@ func New(opts Options, cloud Cloud, broker Broker) (*Bridge, error) {
 		missing:      map[int64]int{},
 	}, nil
 }
+
+// cronParser parses standard five-field specs and descriptors such as
+// "@every 5m", like the config validation does.
+func cronParser() cron.Parser {
+	return cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+}
+
+// schedules are the parsed cron specs of the polls.
+type schedules struct{ state, locks, records cron.Schedule }
 
 // parseSpec parses a cron spec, turning a parser panic into an error.
 func parseSpec(p cron.Parser, spec string) (s cron.Schedule, err error) {
@@ -307,7 +323,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}()
 
 	c := cron.New(
-		cron.WithParser(b.parser),
 		cron.WithChain(cron.Recover(cronLogger{b.log}), cron.SkipIfStillRunning(cronLogger{b.log})),
 	)
 	b.wg.Add(1)
@@ -319,9 +334,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 		if runCtx.Err() != nil {
 			return
 		}
-		c.AddFunc(b.opts.Schedule.State, func() { b.pollStates(runCtx) })
-		c.AddFunc(b.opts.Schedule.Locks, func() { b.pollLocks(runCtx) })
-		c.AddFunc(b.opts.Schedule.Records, func() { b.pollRecords(runCtx) })
+		c.Schedule(b.sched.state, cron.FuncJob(func() { b.pollStates(runCtx) }))
+		c.Schedule(b.sched.locks, cron.FuncJob(func() { b.pollLocks(runCtx) }))
+		c.Schedule(b.sched.records, cron.FuncJob(func() { b.pollRecords(runCtx) }))
 		c.Start()
 	}()
 

@@ -152,9 +152,7 @@ func TestRetainedUnlockIsNeverExecuted(t *testing.T) {
 	}
 	// The bridge cleared the retained command from the broker.
 	h.rec.waitFor(topic(lock.ID, "set"), equals(""))
-	if !h.broker.CanRestart() {
-		t.Skip("external broker: cannot restart it")
-	}
+	h.broker.RequireRestart(t)
 	// Again while the bridge is away, then the broker restarts (its
 	// persistence keeps the retained command) and the bridge connects to
 	// the restarted broker: the replay is ignored again. (The bridge's log
@@ -280,9 +278,7 @@ func TestHomeAssistantBirthReannounces(t *testing.T) {
 func TestCommandsWorkAfterBrokerRestart(t *testing.T) {
 	lock := sifelytest.LockSpec{ID: 7200008, Alias: "Cellar", GatewayID: 9, State: sifelytest.StateLocked}
 	h := newHarness(t, harnessConfig{locks: []sifelytest.LockSpec{lock}})
-	if !h.broker.CanRestart() {
-		t.Skip("external broker: cannot restart it")
-	}
+	h.broker.RequireRestart(t)
 	h.waitReady(lock)
 	online := len(h.rec.on(testBase + "/bridge/state"))
 	h.broker.Stop(t)

@@ -21,16 +21,9 @@ func runsPerDay(s cron.Schedule, from time.Time) int {
 // ekey lists), an open-state read per gateway lock, a records read per
 // lock, and the client's gateway look-ups (cached 30 minutes). Commands,
 // logins and push follow-ups come on top.
-func pollCostPerDay(sched Schedule, parser cron.Parser, locks, withGateway int) int {
-	now := time.Now()
-	runs := func(spec string) int {
-		s, err := parseSpec(parser, spec)
-		if err != nil {
-			return 0
-		}
-		return runsPerDay(s, now)
-	}
-	return runs(sched.Locks)*2 + runs(sched.State)*withGateway + runs(sched.Records)*locks + 48*withGateway
+func pollCostPerDay(s schedules, from time.Time, locks, withGateway int) int {
+	return runsPerDay(s.locks, from)*2 + runsPerDay(s.state, from)*withGateway +
+		runsPerDay(s.records, from)*locks + 48*withGateway
 }
 
 // checkBudget warns when the schedule needs more calls a day than the
@@ -48,7 +41,7 @@ func (b *Bridge) checkBudget() {
 		}
 	}
 	b.mu.Unlock()
-	need := pollCostPerDay(b.opts.Schedule, b.parser, locks, withGateway)
+	need := pollCostPerDay(b.sched, b.opts.Now(), locks, withGateway)
 	// Reads may use 95 % of the day (the rest is kept for commands).
 	if avail := b.opts.DailyBudget * 19 / 20; need > avail {
 		b.log.Warn("poll schedule needs more cloud calls than the daily budget; polls will lag, commands keep priority (slow down poll.state or poll.records)",

@@ -220,13 +220,13 @@ func (b *Bridge) onCommand(m Message) {
 	if m.Retained {
 		log.Warn("retained command ignored and cleared", "topic", m.Topic)
 		b.pub.send(b.ctx, outMsg{topic: m.Topic, payload: nil, retain: true, force: true})
-		b.sendResult(result{LockID: id, Error: errClassRetained, Message: "retained commands are never executed"}, received)
+		b.refuse(result{LockID: id, Error: errClassRetained, Message: "retained commands are never executed"}, received)
 		return
 	}
 	req, err := parseCommand(m.Payload)
 	if err != nil {
 		log.Warn("bad command payload", "err", err)
-		b.sendResult(result{LockID: id, ID: req.ID, Action: req.Action, Error: errClassBadPayload, Message: err.Error()}, received)
+		b.refuse(result{LockID: id, ID: req.ID, Action: req.Action, Error: errClassBadPayload, Message: err.Error()}, received)
 		return
 	}
 	settings := b.opts.Locks[id]
@@ -239,20 +239,20 @@ func (b *Bridge) onCommand(m Message) {
 		b.mu.Unlock()
 		log.Warn("command for a lock not on this account")
 		res.Error = errClassUnknownLock
-		b.sendResult(res, received)
+		b.refuse(res, received)
 		return
 	case req.Action == actionUnlock && settings.DenyUnlock:
 		b.mu.Unlock()
 		log.Warn("unlock refused: lock is read-only in the config")
 		res.Error = errClassUnlockDisabled
-		b.sendResult(res, received)
+		b.refuse(res, received)
 		return
 	case req.Action == actionUnlock && !settings.Code.IsZero() &&
 		subtle.ConstantTimeCompare([]byte(req.Code), []byte(settings.Code.Reveal())) != 1:
 		b.mu.Unlock()
 		log.Warn("unlock refused: wrong or missing code")
 		res.Error = errClassBadCode
-		b.sendResult(res, received)
+		b.refuse(res, received)
 		return
 	case lm.inflight != nil && lm.inflight.action == req.Action:
 		// Rule 2: duplicates coalesce into the command in flight.
@@ -266,7 +266,7 @@ func (b *Bridge) onCommand(m Message) {
 		log.Warn("command refused: another command is in flight", "action", req.Action, "in_flight", lm.inflight.action)
 		res.Error = errClassBusy
 		res.Message = "a " + lm.inflight.action + " command is in flight"
-		b.sendResult(res, received)
+		b.refuse(res, received)
 		return
 	}
 	cmd := &command{action: req.Action, ids: []string{req.ID}, received: []time.Time{received}}
@@ -409,11 +409,17 @@ func (b *Bridge) sendResult(r result, received time.Time) {
 	}
 	r.LatencyMS = b.opts.Now().Sub(received).Milliseconds()
 	payload, _ := json.Marshal(r)
-	if b.opts.Metrics != nil && (r.Error == errClassRetained || r.Error == errClassBadPayload ||
-		r.Error == errClassUnknownLock || r.Error == errClassUnlockDisabled || r.Error == errClassBadCode || r.Error == errClassBusy) {
+	b.pub.send(b.ctx, outMsg{topic: b.t.lock(r.LockID, "result"), payload: payload})
+}
+
+// refuse answers a command the bridge itself turned down (never sent to
+// the cloud) and counts it; commands that reached the cloud are counted by
+// execute, once however many requests coalesced.
+func (b *Bridge) refuse(r result, received time.Time) {
+	if b.opts.Metrics != nil {
 		b.opts.Metrics.CommandsTotal.WithLabelValues(r.Action, r.Error).Inc()
 	}
-	b.pub.send(b.ctx, outMsg{topic: b.t.lock(r.LockID, "result"), payload: payload})
+	b.sendResult(r, received)
 }
 
 func stack() string { return string(debug.Stack()) }

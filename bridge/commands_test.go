@@ -1,11 +1,15 @@
 package bridge
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sifely2mqtt/sifely2mqtt/sifely"
 )
 
 func TestParseCommand(t *testing.T) {
@@ -70,9 +74,31 @@ func FuzzParseCommand(f *testing.F) {
 }
 
 func TestErrorClassAndNotRun(t *testing.T) {
-	// The outcome of a timeout is unknown: never "not run".
-	if notRun(errors.New("x")) {
-		t.Error("an unknown error counts as not run")
+	tests := []struct {
+		err    error
+		class  string
+		notRun bool
+	}{
+		{fmt.Errorf("unlock: %w", sifely.ErrGatewayBusy), "gateway_busy", true},
+		{sifely.ErrGatewayOffline, "gateway_offline", true},
+		{sifely.ErrNoGateway, "no_gateway", true},
+		{sifely.ErrRemoteUnlockDisabled, "remote_unlock_disabled", true},
+		{sifely.ErrBudgetExhausted, "rate_limited", true},
+		{sifely.ErrUnauthorized, "unauthorized", true},
+		// Frozen: the cloud answered, but the lock cannot move: JAMMED.
+		{sifely.ErrFrozen, "frozen", false},
+		// The outcome of a timeout or an unknown error is unknown: never
+		// "not run".
+		{fmt.Errorf("unlock: %w", context.DeadlineExceeded), "timeout", false},
+		{errors.New("x"), "cloud_error", false},
+	}
+	for _, tt := range tests {
+		if got := errorClass(tt.err); got != tt.class {
+			t.Errorf("errorClass(%v) = %q, want %q", tt.err, got, tt.class)
+		}
+		if got := notRun(tt.err); got != tt.notRun {
+			t.Errorf("notRun(%v) = %t, want %t", tt.err, got, tt.notRun)
+		}
 	}
 }
 

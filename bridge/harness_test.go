@@ -44,20 +44,27 @@ func newRecorder(t testing.TB, url string, filters ...string) *recorder {
 	for _, f := range filters {
 		c.Subscribe(f, 1, r.add)
 	}
+	startClient(t, c)
+	return r
+}
+
+// startClient connects c, waiting for the session, and closes it when the
+// test ends.
+func startClient(tb testing.TB, c *MQTTClient) {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := c.WaitConnected(ctx); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		c.Close(ctx)
 	})
-	return r
 }
 
 func (r *recorder) add(m Message) {

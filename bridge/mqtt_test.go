@@ -318,9 +318,7 @@ func TestMQTTClosePublishesOfflineRetained(t *testing.T) {
 
 func TestMQTTSurvivesBrokerRestart(t *testing.T) {
 	b := brokertest.Start(t)
-	if !b.CanRestart() {
-		t.Skip("broker cannot be restarted")
-	}
+	b.RequireRestart(t)
 	topic := uniqueTopic(t)
 
 	in := newInbox()
@@ -378,9 +376,7 @@ func TestMQTTSurvivesBrokerRestart(t *testing.T) {
 
 func TestMQTTStartWhileBrokerDown(t *testing.T) {
 	b := brokertest.Start(t)
-	if !b.CanRestart() {
-		t.Skip("broker cannot be stopped")
-	}
+	b.RequireRestart(t)
 	b.Stop(t)
 	c := newMQTT(t, b.URL(), nil)
 	if err := c.Start(t.Context()); err != nil {

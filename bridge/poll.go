@@ -234,7 +234,6 @@ func (b *Bridge) refreshState(ctx context.Context, id int64) {
 		b.mu.Unlock()
 		return
 	}
-	changed := false
 	if err != nil {
 		b.mu.Unlock()
 		b.log.Warn("open state poll failed", "lock_id", id, "err", err)
@@ -243,15 +242,14 @@ func (b *Bridge) refreshState(ctx context.Context, id int64) {
 	}
 	was := m.published()
 	m.observe(stateOf(st), asked)
-	if !m.available || (m.info.HasGateway && !m.gatewayOnline) {
-		changed = true
-	}
+	// Publish when the state or reachability changed; an unchanged poll
+	// only refreshes last_seen, which is not worth a message.
+	changed := m.published() != was || !m.available || (m.info.HasGateway && !m.gatewayOnline)
 	m.available = true
 	m.gatewayOnline = m.info.HasGateway
 	m.lastSeen = b.opts.Now()
 	b.cloudErr = nil
 	if m.published() != was {
-		changed = true
 		b.log.Info("lock state", "lock_id", id, "state", m.published())
 	}
 	msgs := b.lockMessages(m)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -35,7 +34,7 @@ func BenchmarkStartToDiscovery(b *testing.B) {
 			"SIFELY2MQTT_MQTT_BASE_TOPIC":       fmt.Sprintf("s2m-bench-%d", i),
 			"SIFELY2MQTT_MQTT_DISCOVERY_PREFIX": prefix,
 			"SIFELY2MQTT_MQTT_CLIENT_ID":        fmt.Sprintf("sifely2mqtt-bench-%d", i),
-			"SIFELY2MQTT_HTTP_LISTEN":           freeAddr(b),
+			"SIFELY2MQTT_HTTP_LISTEN":           "127.0.0.1:0",
 			"SIFELY2MQTT_STATE_DIR":             b.TempDir(),
 		}
 		getenv := func(k string) string { return env[k] }
@@ -113,15 +112,4 @@ func discoveryWatcher(b *testing.B, url, prefix string, n int) <-chan struct{} {
 		c.Close(ctx)
 	})
 	return all
-}
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

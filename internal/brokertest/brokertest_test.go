@@ -81,9 +81,7 @@ func TestStartSpeaksMQTT(t *testing.T) {
 
 func TestStopRestartKeepsAddress(t *testing.T) {
 	b := Start(t)
-	if !b.CanRestart() {
-		t.Skip("broker cannot be restarted")
-	}
+	b.RequireRestart(t)
 	before := b.URL()
 	b.Stop(t)
 	if conn, err := net.Dial("tcp", b.Addr()); err == nil {
